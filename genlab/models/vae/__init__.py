@@ -1,0 +1,1 @@
+from . import vae  # noqa: F401

@@ -1,0 +1,308 @@
+"""One training loop for every model.
+
+The model supplies ``configure_optimizers`` and ``training_step`` (calling ``self.optimize(loss, name)``
+for each update); the trainer supplies batches, devices, mixed precision, gradient clipping, learning-rate
+schedules, EMA weights, logging, sample previews, divergence checks and exact resume.
+"""
+from __future__ import annotations
+
+import math
+import random
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+from ..config import TrainConfig
+from ..data.base import TensorDataset
+from ..errors import TrainingDiverged
+from ..models.base import GenerativeModel
+from . import checkpoint as ck
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        from ..errors import ConfigError
+
+        raise ConfigError(f"device {name!r} asked for, but PyTorch sees no CUDA GPU; use --device cpu or auto")
+    return torch.device(name)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def _lr_lambda(cfg: TrainConfig, total: int):
+    def f(step: int) -> float:
+        if cfg.warmup_steps and step < cfg.warmup_steps:
+            return (step + 1) / cfg.warmup_steps
+        if cfg.lr_schedule == "constant":
+            return 1.0
+        progress = min(1.0, (step - cfg.warmup_steps) / max(1, total - cfg.warmup_steps))
+        if cfg.lr_schedule == "cosine":
+            return 0.5 * (1 + math.cos(math.pi * progress))
+        return 1.0 - progress  # linear
+
+    return f
+
+
+class Trainer:
+    def __init__(self, model: GenerativeModel, train: TensorDataset, val: TensorDataset | None,
+                 cfg: TrainConfig, run_dir: Path, device: torch.device):
+        self.model, self.train_ds, self.val_ds, self.cfg = model, train, val, cfg
+        self.run_dir, self.device = Path(run_dir), device
+        self.model.to(device)
+        self.batches_per_epoch = max(1, train.num_batches(min(cfg.batch_size, len(train))))
+        self.total_steps = cfg.max_steps or cfg.epochs * self.batches_per_epoch
+        self.optimizers = model.configure_optimizers(cfg) if model.iterative else {}
+        self.schedulers = {
+            k: torch.optim.lr_scheduler.LambdaLR(o, _lr_lambda(cfg, self.total_steps)) for k, o in self.optimizers.items()
+        }
+        self.ema = None
+        if cfg.ema_decay and model.iterative:
+            self.ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay), use_buffers=True)
+        self.data_gen = torch.Generator().manual_seed(cfg.seed)
+        self.step = self.epoch = self.batch_in_epoch = 0
+        self.elapsed = 0.0
+        self.epoch_gen_state = self.data_gen.get_state()
+        self.last_ckpt_step = None
+        self._step_logs: dict[str, list[float]] = defaultdict(list)
+        self.amp = cfg.amp and device.type == "cuda"
+        self.tb = self._tensorboard() if cfg.tensorboard else None
+
+    # ------------------------------------------------------------------ state
+    def state_dict(self) -> dict:
+        state = {
+            "step": self.step, "epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch,
+            "elapsed": self.elapsed, "epoch_gen_state": self.epoch_gen_state,
+            "optimizers": {k: o.state_dict() for k, o in self.optimizers.items()},
+            "schedulers": {k: s.state_dict() for k, s in self.schedulers.items()},
+            "torch_rng": torch.get_rng_state(),
+            "numpy_rng": [int(v) for v in np.random.get_state()[1]] + [int(np.random.get_state()[2])],
+        }
+        if torch.cuda.is_available():
+            state["cuda_rng"] = torch.cuda.get_rng_state_all()
+        if self.ema is not None:
+            state["ema_n_averaged"] = self.ema.n_averaged.cpu()
+        return state
+
+    def load_state_dict(self, state: dict) -> None:
+        self.step, self.epoch = int(state["step"]), int(state["epoch"])
+        self.batch_in_epoch, self.elapsed = int(state["batch_in_epoch"]), float(state["elapsed"])
+        self.epoch_gen_state = state["epoch_gen_state"]
+        for k, o in self.optimizers.items():
+            o.load_state_dict(state["optimizers"][k])
+        for k, s in self.schedulers.items():
+            s.load_state_dict(state["schedulers"][k])
+        torch.set_rng_state(state["torch_rng"])
+        mt = np.array(state["numpy_rng"][:-1], dtype=np.uint32)
+        np.random.set_state(("MT19937", mt, state["numpy_rng"][-1]))
+        if "cuda_rng" in state and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["cuda_rng"])
+        if self.ema is not None and "ema_n_averaged" in state:
+            self.ema.n_averaged.copy_(state["ema_n_averaged"])
+        self.last_ckpt_step = self.step
+
+    def save(self) -> None:
+        for p in self.model.state_dict().values():
+            if p.is_floating_point() and not torch.isfinite(p).all():
+                raise TrainingDiverged(self._diverged_msg("weights became non-finite"))
+        ema = self.ema.module if self.ema is not None else None
+        ck.save_checkpoint(self.run_dir, self.model, ema, self.state_dict())
+        self.last_ckpt_step = self.step
+
+    # ------------------------------------------------------------------ one update
+    def _optimize(self, loss: torch.Tensor, name: str) -> None:
+        if name not in self.optimizers:
+            raise KeyError(f"model asked to step optimiser {name!r}; it declared {list(self.optimizers)}")
+        if not torch.isfinite(loss.detach()).all():
+            raise TrainingDiverged(self._diverged_msg(f"loss for optimiser {name!r} became {loss.item()}"))
+        opt = self.optimizers[name]
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.cfg.grad_clip:
+            params = [p for g in opt.param_groups for p in g["params"] if p.grad is not None]
+            norm = torch.nn.utils.clip_grad_norm_(params, self.cfg.grad_clip)
+            self._step_logs[f"grad_norm/{name}"].append(float(norm))
+        opt.step()
+
+    def _diverged_msg(self, what: str) -> str:
+        kept = (f"the last good checkpoint (step {self.last_ckpt_step}) is kept in {self.run_dir / ck.CKPT}"
+                if self.last_ckpt_step is not None else "no checkpoint had been written yet")
+        return (f"training diverged at step {self.step}: {what}. Stopped; {kept}. "
+                f"Try a lower train.lr, train.grad_clip=1.0, or a different seed.")
+
+    # ------------------------------------------------------------------ loop
+    def fit(self) -> dict:
+        ck.write_json_atomic(self.run_dir / ck.STATE, {**ck.read_state(self.run_dir), "status": "running"})
+        if not self.model.iterative:
+            return self._fit_direct()
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=self.total_steps, initial=self.step, disable=not self.cfg.progress,
+                   desc=self.model.name, unit="step", dynamic_ncols=True, leave=True)
+        self.model._optimize_hook = self._optimize
+        status = "finished"
+        try:
+            while not self._done():
+                self.data_gen.set_state(self.epoch_gen_state)
+                batches = self.train_ds.batches(min(self.cfg.batch_size, len(self.train_ds)), generator=self.data_gen,
+                                                device=self.device, start=self.batch_in_epoch)
+                for batch in batches:
+                    t0 = time.perf_counter()
+                    self.model.train()
+                    with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.amp):
+                        logs = self.model.training_step(batch, self.step)
+                    for s in self.schedulers.values():
+                        s.step()
+                    if self.ema is not None:
+                        self.ema.update_parameters(self.model)
+                    self.step += 1
+                    self.batch_in_epoch += 1
+                    for k, v in logs.items():
+                        v = float(v)
+                        if not math.isfinite(v):
+                            raise TrainingDiverged(self._diverged_msg(f"{k} became {v}"))
+                        self._step_logs[k].append(v)
+                    self.elapsed += time.perf_counter() - t0
+                    bar.update(1)
+                    if self.step % self.cfg.log_every == 0:
+                        bar.set_postfix(self._flush_logs(), refresh=False)
+                    if self.cfg.sample_every and self.step % self.cfg.sample_every == 0:
+                        self.preview()
+                    if self.step % self.cfg.checkpoint_every == 0:
+                        self.save()
+                    if self._done():
+                        break
+                if self.batch_in_epoch >= self.batches_per_epoch:  # epoch finished
+                    self.epoch += 1
+                    self.batch_in_epoch = 0
+                    self.epoch_gen_state = self.data_gen.get_state()
+                    self._end_of_epoch()
+        except KeyboardInterrupt:
+            status = "interrupted"
+        except TrainingDiverged:
+            ck.write_json_atomic(self.run_dir / ck.STATE, {**ck.read_state(self.run_dir), "status": "diverged",
+                                                          "step": self.step})
+            raise
+        finally:
+            bar.close()
+            self.model._optimize_hook = None
+        if self._step_logs:
+            self._flush_logs()
+        self.save()
+        if status == "finished" and not (self.cfg.sample_every == 0 and self.batch_in_epoch == 0):
+            self.preview()
+        return self._finish(status)
+
+    def _done(self) -> bool:
+        if self.cfg.max_time is not None and self.elapsed >= self.cfg.max_time:
+            return True
+        return self.step >= self.total_steps
+
+    def _end_of_epoch(self) -> None:
+        val = self.validate()
+        if val:
+            self._log({"split": "val", **val})
+        if self.cfg.sample_every == 0:
+            self.preview()
+        self.save()
+
+    def _flush_logs(self) -> dict:
+        means = {k: float(np.mean(v)) for k, v in self._step_logs.items()}
+        self._step_logs.clear()
+        self._log({"split": "train", **means})
+        return {k: f"{v:.4g}" for k, v in means.items() if not k.startswith("grad_norm")}
+
+    def _log(self, record: dict) -> None:
+        rec = {"step": self.step, "epoch": self.epoch, "time": round(self.elapsed, 3), **record}
+        ck.append_metrics(self.run_dir, rec)
+        if self.tb is not None:
+            for k, v in record.items():
+                if isinstance(v, (int, float)):
+                    self.tb.add_scalar(f"{record.get('split', 'train')}/{k}", v, self.step)
+
+    @torch.no_grad()
+    def validate(self) -> dict:
+        if self.val_ds is None:
+            return {}
+        model = self.sampling_model()
+        model.eval()
+        gen = torch.Generator().manual_seed(12345)
+        sums: dict[str, float] = defaultdict(float)
+        n = 0
+        bs = min(self.cfg.batch_size, len(self.val_ds))
+        with torch.random.fork_rng(devices=self._cuda_devices()):  # must not shift the training random stream
+            for i, batch in enumerate(self.val_ds.batches(bs, generator=gen, device=self.device)):
+                if i >= self.cfg.val_batches:
+                    break
+                for k, v in model.validation_step(batch).items():
+                    sums[k] += float(v)
+                n += 1
+        return {k: v / n for k, v in sums.items()} if n else {}
+
+    def _cuda_devices(self) -> list[int]:
+        return [self.device.index or 0] if self.device.type == "cuda" else []
+
+    def sampling_model(self) -> GenerativeModel:
+        return self.ema.module if self.ema is not None else self.model
+
+    @torch.no_grad()
+    def preview(self) -> Path | None:
+        """Write a sample preview to ``samples/step_NNNNNNN.*`` with a fixed seed."""
+        from ..outputs import write_samples
+
+        model = self.sampling_model()
+        if "sample" not in model.capabilities():
+            return None
+        model.eval()
+        n = self.cfg.grid_size
+        gen = torch.Generator(device=self.device).manual_seed(self.cfg.seed)
+        labels = torch.arange(n, device=self.device) % model.info.num_classes if model.conditional else None
+        with torch.random.fork_rng(devices=self._cuda_devices()):
+            x = model.sample(n, labels=labels, generator=gen)
+        suffix = ".png" if model.info.modality == "image" else {"text": ".txt", "table": ".csv"}.get(model.info.modality, ".npz")
+        path = self.run_dir / "samples" / f"step_{self.step:07d}{suffix}"
+        write_samples(x, path, model.info, labels)
+        write_samples(x, self.run_dir / f"samples{suffix}", model.info, labels)
+        return path
+
+    def _fit_direct(self) -> dict:
+        t0 = time.perf_counter()
+        metrics = self.model.fit(self.train_ds) or {}
+        self.elapsed = time.perf_counter() - t0
+        self.step, self.epoch = 1, 1
+        self._log({"split": "train", **metrics})
+        val = self.validate()
+        if val:
+            self._log({"split": "val", **val})
+        self.save()
+        self.preview()
+        return self._finish("finished")
+
+    def _finish(self, status: str) -> dict:
+        metrics = ck.read_metrics(self.run_dir)
+        last = {}
+        for r in metrics:
+            last.setdefault(r.get("split", "train"), {}).update({k: v for k, v in r.items() if k not in ("split",)})
+        state = {"status": status, "step": self.step, "epoch": self.epoch, "train_time_s": round(self.elapsed, 2),
+                 "final_metrics": last, "updated": ck.now()}
+        ck.write_json_atomic(self.run_dir / ck.STATE, state)
+        return state
+
+    def _tensorboard(self):
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:
+            import warnings
+
+            warnings.warn("train.tensorboard=true but the tensorboard package is not installed; logging to metrics.jsonl only")
+            return None
+        return SummaryWriter(str(self.run_dir / "tensorboard"))
