@@ -137,7 +137,8 @@ def test_truncated_gz_idx_raises(tmp_path):
     folder.mkdir()
     for f in ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):
         (folder / f).write_bytes((SHARED / "mnist" / f).read_bytes())
-    (folder / "t10k-images-idx3-ubyte.gz").write_bytes((SHARED / "mnist" / "t10k-images-idx3-ubyte.gz").read_bytes()[:1000])
+    gz = (SHARED / "mnist" / "t10k-images-idx3-ubyte.gz").read_bytes()
+    (folder / "t10k-images-idx3-ubyte.gz").write_bytes(gz[:1000])
     with pytest.raises(DataError, match="t10k-images-idx3-ubyte.gz.*delete it"):
         load_images(DataConfig(name="mnist", root=str(tmp_path), download=False), "test")
 

@@ -182,7 +182,8 @@ def _npz_images(a: np.ndarray, path: Path, key: str) -> torch.Tensor:
     elif a.ndim == 4 and a.shape[3] in (1, 3):
         a = a.transpose(0, 3, 1, 2)
     elif not (a.ndim == 4 and a.shape[1] in (1, 3)):
-        raise DataError(f"{path}: array {key!r} has shape {a.shape}; expected (N,H,W), (N,H,W,C) or (N,C,H,W), C 1 or 3")
+        raise DataError(f"{path}: array {key!r} has shape {a.shape}; "
+                        "expected (N,H,W), (N,H,W,C) or (N,C,H,W) with C 1 or 3")
     if a.dtype.kind == "f":
         if not np.isfinite(a).all() or a.min() < 0 or a.max() > 1:
             raise DataError(f"{path}: float array {key!r} must hold values in [0, 1] (no NaN), "

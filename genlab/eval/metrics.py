@@ -65,16 +65,14 @@ def _chunk_rows(n_cols: int, row_bytes: int = 0) -> int:
     return max(1, MAX_CHUNK_BYTES // (4 * n_cols + row_bytes))
 
 
-def nn_distances(query, ref, k: int = 1, exclude_self: bool = False) -> torch.Tensor:
-    """Euclidean distances from each query row to its ``k`` nearest rows of ``ref``, sorted: (Nq, k).
+def _exact_sq(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Exact float64 squared distances between paired rows (broadcasting), one formula everywhere so that
+    equal pairs give bit-identical results."""
+    return (a - b).square().sum(-1)
 
-    ``exclude_self=True`` means ``query`` *is* ``ref`` and a row is not its own neighbour (a duplicate
-    row still is, at distance 0). The search runs in float32 on mean-centred data, in chunks of query
-    rows; the k distances it finds are then recomputed exactly in float64 (so duplicates give exactly 0).
-    """
-    q = _feats(query, "query")
-    r = _feats(ref, "ref")
-    _same_dim(q, r, "query", "ref")
+
+def _knn_sq(q: torch.Tensor, r: torch.Tensor, k: int, exclude_self: bool) -> torch.Tensor:
+    """Exact squared distances to the k nearest rows of ``r``, sorted, for checked float64 inputs."""
     avail = len(r) - (1 if exclude_self else 0)
     if not 1 <= k <= avail:
         raise ValueError(f"k must be between 1 and {avail} (the number of reference rows), got {k}")
@@ -89,7 +87,32 @@ def nn_distances(query, ref, k: int = 1, exclude_self: bool = False) -> torch.Te
             rows = torch.arange(len(d))
             d[rows, rows + s] = math.inf
         idx = d.topk(k, dim=1, largest=False).indices
-        out[s : s + step] = (q[s : s + step, None, :] - r[idx]).norm(dim=2).sort(dim=1).values
+        out[s : s + step] = _exact_sq(q[s : s + step, None, :], r[idx]).sort(dim=1).values
+    return out
+
+
+def nn_distances(query, ref, k: int = 1, exclude_self: bool = False) -> torch.Tensor:
+    """Euclidean distances from each query row to its ``k`` nearest rows of ``ref``, sorted: (Nq, k).
+
+    ``exclude_self=True`` means ``query`` *is* ``ref`` and a row is not its own neighbour (a duplicate
+    row still is, at distance 0). The search runs in float32 on mean-centred data, in chunks of query
+    rows; the k distances it finds are then recomputed exactly in float64 (so duplicates give exactly 0).
+    """
+    q = _feats(query, "query")
+    r = _feats(ref, "ref")
+    _same_dim(q, r, "query", "ref")
+    return _knn_sq(q, r, k, exclude_self).sqrt_()
+
+
+def _below(d2: torch.Tensor, thr: torch.Tensor, band: float, a: torch.Tensor, b: torch.Tensor, s: int):
+    """``||a_{s+i} - b_j||² < thr[i, j]`` for a float32 chunk ``d2`` (rows s.., all of b), with ``thr``
+    broadcastable float64. Entries within ``band`` (the float32 error bound) of ``thr`` are decided
+    exactly in float64, so ties (e.g. identical sets) go the way exact arithmetic says."""
+    t32 = thr.float().expand_as(d2)
+    out = d2 < t32
+    i, j = ((d2 - t32).abs_() <= band).nonzero(as_tuple=True)
+    if len(i):
+        out[i, j] = _exact_sq(a[s + i], b[j]) < thr.expand_as(d2)[i, j]
     return out
 
 
@@ -231,10 +254,11 @@ def prdc(real, fake, k: int = 5) -> dict:
     x = _feats(real, "real", min_rows=k + 1)
     y = _feats(fake, "fake", min_rows=k + 1)
     _same_dim(x, y, "real", "fake")
-    r = nn_distances(x, x, k, exclude_self=True)[:, -1]
-    f = nn_distances(y, y, k, exclude_self=True)[:, -1]
-    r2, f2 = r.square().float(), f.square().float()
+    r2 = _knn_sq(x, x, k, exclude_self=True)[:, -1]  # squared radii of the real balls
+    f2 = _knn_sq(y, y, k, exclude_self=True)[:, -1]
     y32, x32, x_sq = _centred32(y, x)
+    # float32 error bound of |a|² + |b|² - 2a·b (Higham's γ_D for the dot product, with margin)
+    band = 4 * (x.shape[1] + 3) * 2**-24 * float(2 * x_sq.max() + (y32 * y32).sum(1).max())
     inside = torch.zeros(len(y), dtype=torch.bool)  # fake j in some real ball
     count = torch.zeros(len(y), dtype=torch.float64)  # number of real balls holding fake j
     covered = torch.zeros(len(x), dtype=torch.bool)  # real i's ball holds some fake
@@ -242,11 +266,11 @@ def prdc(real, fake, k: int = 5) -> dict:
     step = _chunk_rows(len(x))
     for s in range(0, len(y), step):
         d2 = _sq_dists(y32[s : s + step], x32, x_sq)  # (chunk of fake, real), float32
-        in_real = d2 < r2[None, :]
+        in_real = _below(d2, r2[None, :], band, y, x, s)
         inside[s : s + step] = in_real.any(1)
         count[s : s + step] = in_real.sum(1)
         covered |= in_real.any(0)
-        recalled |= (d2 < f2[s : s + step, None]).any(0)
+        recalled |= _below(d2, f2[s : s + step, None], band, y, x, s).any(0)
     return {
         "precision": float(inside.double().mean()),
         "recall": float(recalled.double().mean()),
