@@ -30,6 +30,7 @@ class TrainConfig:
     epochs: int = 10
     max_steps: int | None = None  # stop after this many optimisation steps (overrides epochs)
     max_time: float | None = None  # stop after this many seconds of training
+    max_cpu_time: float | None = None  # stop after this many process CPU seconds of training (fair budgets on busy machines)
     batch_size: int = 128
     lr: float = 2e-4
     betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
@@ -77,6 +78,8 @@ class DataConfig:
     # text
     tokenizer: str = "char"  # char | bpe
     vocab_size: int = 2000  # for bpe
+    block_size: int = 256  # tokens per training window
+    documents: str = "stream"  # stream (one long text) | lines (one document per line) | files (one per file)
     # tables
     target: str | None = None
     schema: str | None = None
@@ -90,6 +93,12 @@ class DataConfig:
             raise ConfigError(f"data.limit must be >= 1, got {self.limit}")
         if not 0 < self.val_fraction < 1:
             raise ConfigError(f"data.val_fraction must be in (0, 1), got {self.val_fraction}")
+        if self.tokenizer not in ("char", "bpe"):
+            raise ConfigError(f"data.tokenizer must be char or bpe, got {self.tokenizer!r}")
+        if self.documents not in ("stream", "lines", "files"):
+            raise ConfigError(f"data.documents must be stream, lines or files, got {self.documents!r}")
+        if self.block_size < 1 or self.vocab_size < 1:
+            raise ConfigError("data.block_size and data.vocab_size must be >= 1")
 
 
 # ----------------------------------------------------------------------------- conversion
@@ -188,9 +197,15 @@ def parse_value(text: str) -> Any:
     import yaml
 
     try:
-        return yaml.safe_load(text)
+        value = yaml.safe_load(text)
     except yaml.YAMLError:
         return text
+    if isinstance(value, str):  # YAML 1.1 reads "1e-3" as a string
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    return value
 
 
 def apply_overrides(sections: dict[str, dict], overrides: list[str]) -> dict[str, dict]:

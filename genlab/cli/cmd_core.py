@@ -39,10 +39,12 @@ def models() -> None:
 @click.option("--seed", type=int, default=None)
 @DEVICE
 @click.option("--root", default=None, help="folder holding built-in datasets (else $GENLAB_DATA or the cache)")
+@click.option("--target", default=None, help="tables: the column to predict in utility metrics (data.target)")
+@click.option("--schema", default=None, help="tables: column types, a schema.yaml or \"col=kind,...\" (data.schema)")
 @click.option("--overwrite", is_flag=True, help="replace an existing run folder")
 @click.option("--quiet", is_flag=True, help="no progress bar")
 def train(model, data, out, config_file, overrides, epochs, max_steps, max_time, batch_size, lr, seed, device, root,
-          overwrite, quiet) -> None:
+          target, schema, overwrite, quiet) -> None:
     """Train MODEL (see `genlab models`) and write a run folder."""
     from ..registry import get_model_class
     from ..training import train as run_train
@@ -60,6 +62,7 @@ def train(model, data, out, config_file, overrides, epochs, max_steps, max_time,
         sections["data"]["name"] = data
     if root is not None:
         sections["data"]["root"] = root
+    sections["data"].update({k: v for k, v in {"target": target, "schema": schema}.items() if v is not None})
     sections = apply_overrides(sections, list(overrides))
     tc = from_dict(TrainConfig, sections["train"], "train")
     dc = from_dict(DataConfig, sections["data"], "data")
@@ -86,7 +89,7 @@ def resume(run, epochs, max_steps, max_time, device, quiet) -> None:
 
 @main.command()
 @click.argument("run", type=click.Path())
-@click.option("-n", "n", type=int, default=64, show_default=True, help="number of samples")
+@click.option("-n", "n", type=int, default=None, help="number of samples (default 64; 1 for text)")
 @click.option("-o", "output", type=click.Path(), default=None, help="output file: .png grid or .npz (images), ...")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--label", type=int, default=None, help="class to generate (conditional models)")
@@ -97,6 +100,7 @@ def resume(run, epochs, max_steps, max_time, device, quiet) -> None:
 @click.option("--temperature", type=float, default=None)
 @click.option("--top-k", "top_k", type=int, default=None)
 @click.option("--top-p", "top_p", type=float, default=None)
+@click.option("--drop-unknown", "drop_unknown", is_flag=True, default=None, help="text models: drop prompt characters not in the vocabulary")
 @click.option("--where", default=None, help='table models: conditions, e.g. "sex=Female,education=Masters"')
 @click.option("--steps", type=int, default=None, help="diffusion models: sampling steps")
 @click.option("--sampler", default=None, help="diffusion models: ddpm | ddim | ...")
@@ -109,18 +113,23 @@ def sample(run, n, output, seed, label, no_ema, device, **options) -> None:
     from ..training import load
     from ..training.trainer import resolve_device
 
-    if n < 1:
+    if n is not None and n < 1:
         raise ConfigError(f"-n must be a positive number of samples, got {n}")
     model = load(run, device=device or "auto", ema=not no_ema)
+    n = n or (1 if hasattr(model, "stream") else 64)
     dev = resolve_device(device or "auto")
     gen = torch.Generator(device=dev).manual_seed(seed)
     labels = None if label is None else torch.full((n,), label, dtype=torch.long)
     opts = {k: v for k, v in options.items() if v is not None}
+    if output is None and hasattr(model, "stream"):  # text: print to the terminal as it is produced
+        for chunk in model.stream(n, labels=labels, generator=gen, **opts):
+            click.echo(chunk, nl=False)
+        return
     x = model.sample(n, labels=labels, generator=gen, **opts)
     default_suffix = {"image": ".png", "text": ".txt", "table": ".csv"}.get(model.info.modality, ".npz")
     path = Path(output or Path(run) / f"sample-seed{seed}{default_suffix}")
     write_samples(x, path, model.info, labels if labels is not None else None)
-    click.echo(f"wrote {n} samples to {path}")
+    click.echo(f"wrote {n} samples to {path}", err=str(path) == "-")
 
 
 @main.command()
@@ -152,3 +161,18 @@ def _print_summary(run: Path) -> None:
 
     state = ck.read_state(run)
     click.echo(f"{state.get('status', 'done')}: {run} (step {state.get('step')}, {state.get('train_time_s', 0):.1f} s training)")
+    if state.get("status") == "interrupted":
+        click.echo(f"continue with: genlab resume {run}")
+
+
+@main.command()
+@click.option("--out", type=click.Path(), default="runs/quickstart", show_default=True)
+@click.option("--data", default="digits", show_default=True, help="dataset to train on")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--scale", type=float, default=1.0, show_default=True, help="multiply the number of epochs")
+@click.option("--quiet", is_flag=True, help="no progress bars")
+def quickstart(out, data, seed, scale, quiet) -> None:
+    """Train a Gaussian mixture, a VAE and a DCGAN on digits and compare them (no download, a few minutes)."""
+    from .. import quickstart as qs
+
+    qs.run(out, data=data, seed=seed, progress=not quiet, scale=scale, echo=click.echo)

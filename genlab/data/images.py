@@ -21,8 +21,8 @@ from .base import Batch, DataInfo, TensorDataset
 from .download import cache_dir, fetch
 from .idx import read_idx
 
-BUILTINS = ("mnist", "fashion-mnist", "digits")
-ALIASES = {"fashion_mnist": "fashion-mnist", "fmnist": "fashion-mnist"}
+BUILTINS = ("mnist", "fashion-mnist", "digits", "stackedmnist")
+ALIASES = {"fashion_mnist": "fashion-mnist", "fmnist": "fashion-mnist", "stacked-mnist": "stackedmnist"}
 IDX_FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
@@ -268,6 +268,8 @@ def load_images(cfg: DataConfig, split: str) -> TensorDataset:
     classes = CLASS_NAMES.get(name)
     if name in ("mnist", "fashion-mnist"):
         x, y = load_idx_dataset(name, cfg, split)
+    elif name == "stackedmnist":  # three MNIST digits as RGB channels, 1,000 modes (see stacked.py)
+        from .stacked import load_stacked_mnist; x, y, classes = load_stacked_mnist(cfg, split)  # noqa: E702
     elif name == "digits":
         x, y = load_digits(split)
     else:

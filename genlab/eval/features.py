@@ -102,8 +102,8 @@ def accuracy(net: FeatureNet, x, y, batch_size: int = 500) -> float:
     return float((net.embed(x, batch_size)[1].argmax(1) == y.cpu()).double().mean())
 
 
-def train_feature_net(train_x, train_y, test_x=None, test_y=None, *, epochs: int = 3, min_steps: int = 0, batch_size: int = 128,
-                      lr: float = 1e-3, feat_dim: int = 128, seed: int = 0, num_classes: int | None = None,
+def train_feature_net(train_x, train_y, test_x=None, test_y=None, *, epochs: int = 3, min_steps: int = 0,
+                      batch_size: int = 128, lr: float = 1e-3, feat_dim: int = 128, seed: int = 0, num_classes: int | None = None,
                       device: str = "cpu", log=None) -> FeatureNet:
     """Train a ``FeatureNet`` with Adam (learning rate decayed linearly to 0), no augmentation.
 
@@ -144,13 +144,13 @@ def train_feature_net(train_x, train_y, test_x=None, test_y=None, *, epochs: int
             loss.backward()
             opt.step()
             sched.step()
-            total += float(loss) * len(idx)
+            total += float(loss.detach()) * len(idx)
         if log:
             log(f"epoch {ep + 1}/{epochs}: loss {total / len(train_x):.4f} ({time.time() - t0:.0f}s)")
     net.eval()
     acc = accuracy(net, test_x, test_y)
     net.meta = dict(
-        architecture=net.config, epochs=epochs, batch_size=batch_size, lr=lr, optimizer="Adam, linear decay to 0",
+        architecture=net.config, epochs=epochs, steps=steps, batch_size=batch_size, lr=lr, optimizer="Adam, linear decay to 0",
         augmentation="none", seed=seed, n_train=len(train_x), n_test=len(test_x), test_accuracy=acc,
         train_seconds=round(time.time() - t0, 1), date=datetime.date.today().isoformat(), torch=torch.__version__,
     )

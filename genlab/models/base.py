@@ -63,6 +63,15 @@ class GenerativeModel(nn.Module):
         """Closed-form / non-gradient fitting for models with ``iterative = False``."""
         raise NotImplementedError
 
+    def on_train_start(self, data: TensorDataset) -> None:
+        """Called by the trainer before the first step of every fit (also on resume) with the training data,
+        e.g. to index its rows for stratified sampling (CTGAN's training-by-sampling)."""
+
+    def on_train_end(self, data: TensorDataset) -> bool:
+        """Called by the trainer once training finishes, before the last checkpoint: fit post-training parts
+        (e.g. a latent sampler). Returns True when it changed the model."""
+        return False
+
     @torch.no_grad()
     def validation_step(self, batch: Batch) -> dict[str, float]:
         """Held-out metrics; by default the negative log-likelihood (or its bound) in nats."""

@@ -22,8 +22,21 @@ def build_model(name: str, model_config: dict | None, info: DataInfo) -> Generat
     return cls(cfg, info)
 
 
-def _datasets(data_cfg: DataConfig, modality: str):
-    train_ds = load_data(data_cfg, modality, "train")
+def _datasets(data_cfg: DataConfig, modality: str | tuple[str, ...]):
+    """Train and test splits; with several modalities (a model for vectors and images) the first that loads."""
+    modalities = (modality,) if isinstance(modality, str) else tuple(modality)
+    errors = []
+    for modality in modalities:
+        try:
+            train_ds = load_data(data_cfg, modality, "train")
+            break
+        except DataError as e:
+            errors.append(e)
+    else:
+        if len(errors) == 1:
+            raise errors[0]
+        raise DataError(f"could not load {data_cfg.name!r}: " + "; ".join(
+            f"as {m} data, {e}" for m, e in zip(modalities, errors)))
     try:
         val_ds = load_data(data_cfg, modality, "test")
     except DataError:
@@ -49,8 +62,7 @@ def train(model: str, data: str | dict | DataConfig = "digits", out: str | Path 
     run_dir = Path(out or f"runs/{model}")
     _prepare_run_dir(run_dir, overwrite)
 
-    modality = cls.modalities[0]
-    train_ds, val_ds = _datasets(data_cfg, modality)
+    train_ds, val_ds = _datasets(data_cfg, cls.modalities)
     seed_everything(tc.seed)
     net = cls(mcfg, train_ds.info)
     device = resolve_device(tc.device)
@@ -91,7 +103,7 @@ def resume(run_dir: str | Path, **train_overrides) -> GenerativeModel:
     tc = from_dict(TrainConfig, {**cfg["train_config"], **{k: v for k, v in train_overrides.items() if v is not None}}, "train")
     data_cfg = from_dict(DataConfig, cfg["data_config"], "data")
     cls = get_model_class(cfg["model"])
-    train_ds, val_ds = _datasets(data_cfg, cls.modalities[0])
+    train_ds, val_ds = _datasets(data_cfg, cfg["data_info"]["modality"])
     net = build_model(cfg["model"], cfg["model_config"], DataInfo.from_dict(cfg["data_info"]))
     device = resolve_device(tc.device)
     ckpt = ck.checkpoint_dir(run_dir)

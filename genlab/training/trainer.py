@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import random
+import signal
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -70,7 +71,8 @@ class Trainer:
             self.ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay), use_buffers=True)
         self.data_gen = torch.Generator().manual_seed(cfg.seed)
         self.step = self.epoch = self.batch_in_epoch = 0
-        self.elapsed = 0.0
+        self.elapsed = 0.0  # wall-clock seconds spent in training steps
+        self.cpu_time = 0.0  # process CPU seconds spent in training steps (all threads)
         self.epoch_gen_state = self.data_gen.get_state()
         self.last_ckpt_step = None
         self._step_logs: dict[str, list[float]] = defaultdict(list)
@@ -81,7 +83,7 @@ class Trainer:
     def state_dict(self) -> dict:
         state = {
             "step": self.step, "epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch,
-            "elapsed": self.elapsed, "epoch_gen_state": self.epoch_gen_state,
+            "elapsed": self.elapsed, "cpu_time": self.cpu_time, "epoch_gen_state": self.epoch_gen_state,
             "optimizers": {k: o.state_dict() for k, o in self.optimizers.items()},
             "schedulers": {k: s.state_dict() for k, s in self.schedulers.items()},
             "torch_rng": torch.get_rng_state(),
@@ -96,6 +98,7 @@ class Trainer:
     def load_state_dict(self, state: dict) -> None:
         self.step, self.epoch = int(state["step"]), int(state["epoch"])
         self.batch_in_epoch, self.elapsed = int(state["batch_in_epoch"]), float(state["elapsed"])
+        self.cpu_time = float(state.get("cpu_time", 0.0))
         self.epoch_gen_state = state["epoch_gen_state"]
         for k, o in self.optimizers.items():
             o.load_state_dict(state["optimizers"][k])
@@ -149,14 +152,17 @@ class Trainer:
         bar = tqdm(total=self.total_steps, initial=self.step, disable=not self.cfg.progress,
                    desc=self.model.name, unit="step", dynamic_ncols=True, leave=True)
         self.model._optimize_hook = self._optimize
+        self.model.on_train_start(self.train_ds)
         status = "finished"
+        self._stop_requested = False
+        previous_handler = self._install_sigint()
         try:
             while not self._done():
                 self.data_gen.set_state(self.epoch_gen_state)
                 batches = self.train_ds.batches(min(self.cfg.batch_size, len(self.train_ds)), generator=self.data_gen,
                                                 device=self.device, start=self.batch_in_epoch)
                 for batch in batches:
-                    t0 = time.perf_counter()
+                    t0, c0 = time.perf_counter(), time.process_time()
                     self.model.train()
                     with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.amp):
                         logs = self.model.training_step(batch, self.step)
@@ -172,6 +178,7 @@ class Trainer:
                             raise TrainingDiverged(self._diverged_msg(f"{k} became {v}"))
                         self._step_logs[k].append(v)
                     self.elapsed += time.perf_counter() - t0
+                    self.cpu_time += time.process_time() - c0
                     bar.update(1)
                     if self.step % self.cfg.log_every == 0:
                         bar.set_postfix(self._flush_logs(), refresh=False)
@@ -179,15 +186,19 @@ class Trainer:
                         self.preview()
                     if self.step % self.cfg.checkpoint_every == 0:
                         self.save()
-                    if self._done():
+                    if self._done() or self._stop_requested:
                         break
+                if self._stop_requested:
+                    status = "interrupted"
+                    break
                 if self.batch_in_epoch >= self.batches_per_epoch:  # epoch finished
                     self.epoch += 1
                     self.batch_in_epoch = 0
                     self.epoch_gen_state = self.data_gen.get_state()
                     self._end_of_epoch()
-        except KeyboardInterrupt:
-            status = "interrupted"
+        except KeyboardInterrupt:  # a second Ctrl-C: stop now, keep the last checkpoint
+            ck.write_json_atomic(self.run_dir / ck.STATE, {**ck.read_state(self.run_dir), "status": "interrupted"})
+            raise
         except TrainingDiverged:
             ck.write_json_atomic(self.run_dir / ck.STATE, {**ck.read_state(self.run_dir), "status": "diverged",
                                                           "step": self.step})
@@ -195,15 +206,34 @@ class Trainer:
         finally:
             bar.close()
             self.model._optimize_hook = None
+            if previous_handler is not None:
+                signal.signal(signal.SIGINT, previous_handler)
         if self._step_logs:
             self._flush_logs()
+        refitted = status == "finished" and any([m.on_train_end(self.train_ds) for m in {self.model, self.sampling_model()}])
         self.save()
-        if status == "finished" and not (self.cfg.sample_every == 0 and self.batch_in_epoch == 0):
+        if status == "finished" and (refitted or not (self.cfg.sample_every == 0 and self.batch_in_epoch == 0)):
             self.preview()
         return self._finish(status)
 
+    def _install_sigint(self):
+        """First Ctrl-C: finish the current step, save, stop cleanly. Second Ctrl-C: stop at once."""
+        import threading
+
+        if threading.current_thread() is not threading.main_thread():
+            return None
+
+        def handler(signum, frame):
+            if self._stop_requested:
+                raise KeyboardInterrupt
+            self._stop_requested = True
+
+        return signal.signal(signal.SIGINT, handler)
+
     def _done(self) -> bool:
         if self.cfg.max_time is not None and self.elapsed >= self.cfg.max_time:
+            return True
+        if self.cfg.max_cpu_time is not None and self.cpu_time >= self.cfg.max_cpu_time:
             return True
         return self.step >= self.total_steps
 
@@ -275,9 +305,9 @@ class Trainer:
         return path
 
     def _fit_direct(self) -> dict:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         metrics = self.model.fit(self.train_ds) or {}
-        self.elapsed = time.perf_counter() - t0
+        self.elapsed, self.cpu_time = time.perf_counter() - t0, time.process_time() - c0
         self.step, self.epoch = 1, 1
         self._log({"split": "train", **metrics})
         val = self.validate()
@@ -293,6 +323,7 @@ class Trainer:
         for r in metrics:
             last.setdefault(r.get("split", "train"), {}).update({k: v for k, v in r.items() if k not in ("split",)})
         state = {"status": status, "step": self.step, "epoch": self.epoch, "train_time_s": round(self.elapsed, 2),
+                 "cpu_time_s": round(self.cpu_time, 2),
                  "final_metrics": last, "updated": ck.now()}
         ck.write_json_atomic(self.run_dir / ck.STATE, state)
         return state

@@ -1,7 +1,15 @@
-"""Variational autoencoder (Kingma & Welling 2014) with a convolutional encoder/decoder.
+"""Variational autoencoders (Kingma & Welling 2014) and their variants, one class with four names.
 
-Objective: the ELBO ``E_q[log p(x|z)] - beta * KL(q(z|x) || N(0, I))`` in nats per example. With
-``conditional=true`` both networks see the class label (a conditional VAE that samples a chosen class).
+Objective, in nats per example: the ELBO ``E_q[log p(x|z)] - w * KL(q(z|x) || N(0, I))`` with
+``w = beta`` (``beta-vae``: beta = 4 by default, Higgins et al. 2017), raised linearly from 0 over
+``kl_warmup_steps`` and, with ``free_bits`` > 0, a KL that is not penalised below ``free_bits`` nats per
+latent dimension (batch average, Kingma et al. 2016); or with ``iw_samples`` = k > 1 the IWAE bound
+``log 1/k sum_i p(x, z_i) / q(z_i|x)`` (``iwae``, Burda et al. 2016). ``cvae`` sees the class label in
+both networks, so it samples a chosen class.
+
+``log_likelihood(batch, num_samples=k)``: k = 1 gives the ELBO (analytic KL), k > 1 the importance-sampled
+estimate with q(z|x) as proposal, a tighter lower bound that converges to log p(x) as k grows; samples are
+drawn in chunks so that k = 1000 fits in memory.
 """
 from __future__ import annotations
 
@@ -9,111 +17,156 @@ import math
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
-from torch import nn
 
-from ...config import ModelConfig
-from ...data.base import Batch, DataInfo
-from ...errors import ConfigError, DataError
-from ...nn.blocks import ConvDecoder, ConvEncoder
+from ...data.base import Batch
+from ...errors import ConfigError
 from ...registry import register_model
-from ..base import GenerativeModel
+from .autoencoder import Autoencoder, AutoencoderConfig
+
+MAX_ROWS = 8192  # decoder rows (samples x examples) per chunk of the importance-sampled estimate
+LOG_2PI = math.log(2 * math.pi)
 
 
 @dataclass
-class VAEConfig(ModelConfig):
-    latent_dim: int = 16
-    width: int = 32
-    decoder: str = "bernoulli"  # bernoulli | gaussian
-    gaussian_std: float = 0.1  # fixed decoder std for the gaussian decoder (on [0, 1] pixels)
-    beta: float = 1.0
-    conditional: bool = False
+class VAEConfig(AutoencoderConfig):
+    beta: float = 1.0  # weight of the KL term
+    iw_samples: int = 1  # samples per example in the training objective: 1 = ELBO, k > 1 = IWAE bound
+    free_bits: float = 0.0  # nats per latent dimension below which the KL is not penalised (ELBO only)
+    kl_warmup_steps: int = 0  # the KL weight rises linearly from 0 to beta over this many steps
 
     def validate(self) -> None:
-        if self.latent_dim < 1:
-            raise ConfigError(f"model.latent_dim must be >= 1, got {self.latent_dim}")
+        super().validate()
         if self.beta < 0:
-            raise ConfigError(f"model.beta must be >= 0, got {self.beta}")
-        if self.decoder not in ("bernoulli", "gaussian"):
-            raise ConfigError(f"model.decoder must be bernoulli or gaussian, got {self.decoder!r}")
-        if self.gaussian_std <= 0:
-            raise ConfigError(f"model.gaussian_std must be > 0, got {self.gaussian_std}")
+            raise ConfigError(f"model.beta must be >= 0 (it weighs the KL term; 1 is the plain ELBO), got {self.beta}")
+        if self.iw_samples < 1:
+            raise ConfigError(f"model.iw_samples must be >= 1, got {self.iw_samples}")
+        if self.free_bits < 0 or self.kl_warmup_steps < 0:
+            raise ConfigError("model.free_bits and model.kl_warmup_steps must be >= 0, "
+                              f"got {self.free_bits} and {self.kl_warmup_steps}")
+        if self.free_bits > 0 and self.iw_samples > 1:
+            raise ConfigError("model.free_bits applies to the ELBO (iw_samples=1); the IWAE bound has no per-dimension KL")
+
+
+@dataclass
+class BetaVAEConfig(VAEConfig):
+    beta: float = 4.0
+
+
+@dataclass
+class CVAEConfig(VAEConfig):
+    conditional: bool = True
+
+
+@dataclass
+class IWAEConfig(VAEConfig):
+    iw_samples: int = 5
 
 
 @register_model
-class VAE(GenerativeModel):
+class VAE(Autoencoder):
     name = "vae"
-    family = "vae"
-    description = "Convolutional VAE (Bernoulli or Gaussian decoder, beta, optional class conditioning); ELBO in nats"
+    description = "VAE (conv or MLP; Bernoulli, Gaussian or discretised-logistic decoder); ELBO / IWAE / IS likelihood"
     Config = VAEConfig
-    likelihood_estimator = "elbo"
+    code_params = 2  # posterior mean and log-variance
+    likelihood_estimator = "elbo (num_samples=1) or importance-sampled (num_samples=k)"
+    supports_nll_samples = True
 
-    def __init__(self, config: VAEConfig, info: DataInfo):
-        super().__init__(config, info)
-        if config.conditional and info.num_classes < 2:
-            raise ConfigError(f"model.conditional=true needs labelled data; {info.name or 'this dataset'} has no labels")
-        k = info.num_classes if config.conditional else 0
-        self.encoder = ConvEncoder(info.shape, 2 * config.latent_dim, config.width)
-        self.label_enc = nn.Linear(k, 2 * config.latent_dim, bias=False) if k else None
-        self.decoder = ConvDecoder(config.latent_dim + k, info.shape, config.width)
-
-    def _onehot(self, y: torch.Tensor | None) -> torch.Tensor | None:
-        return F.one_hot(y, self.info.num_classes).float() if self.conditional else None
-
-    def _posterior(self, x: torch.Tensor, c: torch.Tensor | None):
-        h = self.encoder(x)
-        if c is not None:
-            h = h + self.label_enc(c)
-        mu, logvar = h.chunk(2, dim=1)
+    def posterior(self, x: torch.Tensor, c: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        mu, logvar = self.encoder_out(x, c).float().chunk(2, dim=1)
         return mu, logvar.clamp(-12, 8)
 
-    def _decode(self, z: torch.Tensor, c: torch.Tensor | None) -> torch.Tensor:
-        return self.decoder(z if c is None else torch.cat([z, c], 1))
-
-    def _log_px(self, x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
-        if self.config.decoder == "bernoulli":
-            return -F.binary_cross_entropy_with_logits(out, x, reduction="none").flatten(1).sum(1)
-        std = self.config.gaussian_std
-        ll = -0.5 * ((x - torch.sigmoid(out)) / std) ** 2 - math.log(std) - 0.5 * math.log(2 * math.pi)
-        return ll.flatten(1).sum(1)
-
-    def _check(self, x: torch.Tensor) -> None:
-        if self.config.decoder == "bernoulli" and (x.min() < 0 or x.max() > 1):
-            raise DataError("the Bernoulli decoder needs data in [0, 1]; use model.decoder=gaussian for other data")
-
-    def elbo(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Per-example (reconstruction log-likelihood, KL) and the ELBO, all in nats."""
-        x, c = batch["x"], self._onehot(batch.get("y"))
-        mu, logvar = self._posterior(x, c)
+    def elbo_terms(self, x: torch.Tensor, c: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """log p(x|z) for one z ~ q(z|x) per example (N,) and the analytic KL per latent dimension (N, D)."""
+        mu, logvar = self.posterior(x, c)
         z = mu + torch.randn_like(mu) * (0.5 * logvar).exp()
-        rec = self._log_px(x, self._decode(z, c))
-        kl = 0.5 * (mu.pow(2) + logvar.exp() - 1 - logvar).sum(1)
-        return rec, kl, rec - kl
+        kl = 0.5 * (mu.pow(2) + logvar.exp() - 1 - logvar)
+        return self.log_px(x, self.decoder_out(z, c)), kl
+
+    def log_weights(self, x, c, mu, logvar, s: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """For ``s`` samples z ~ q(z|x) per example: log p(x|z) and log p(z) - log q(z|x), each (s, N)."""
+        eps = torch.randn(s, *mu.shape, device=mu.device)
+        z = mu + eps * (0.5 * logvar).exp()
+        log_q = (-0.5 * eps.pow(2) - 0.5 * logvar - 0.5 * LOG_2PI).sum(-1)
+        log_prior = (-0.5 * z.pow(2) - 0.5 * LOG_2PI).sum(-1)
+        log_px = self.log_px(x, self.decoder_out(z.flatten(0, 1), c)).view(s, len(x))
+        return log_px, log_prior - log_q
+
+    def kl_weight(self, step: int) -> float:
+        warm = self.config.kl_warmup_steps
+        return self.config.beta * (min(1.0, (step + 1) / warm) if warm else 1.0)
 
     def training_step(self, batch: Batch, step: int) -> dict:
+        x, c = batch["x"], self.one_hot(batch.get("y"))
         if step == 0:
-            self._check(batch["x"])
-        rec, kl, elbo = self.elbo(batch)
-        loss = -(rec - self.config.beta * kl).mean()
+            self.check_data(x)
+        w, k = self.kl_weight(step), self.config.iw_samples
+        if k > 1:
+            log_px, log_ratio = self.log_weights(x, c, *self.posterior(x, c), k)
+            loss = -(torch.logsumexp(log_px + w * log_ratio, 0) - math.log(k)).mean()
+            self.optimize(loss)
+            bound = torch.logsumexp(log_px + log_ratio, 0) - math.log(k)
+            return {"loss": loss.detach(), "iwae": bound.mean().detach()}
+        rec, kl = self.elbo_terms(x, c)
+        fb = self.config.free_bits
+        kl_term = kl.mean(0).clamp(min=fb).sum() if fb else kl.sum(1).mean()
+        loss = -rec.mean() + w * kl_term
         self.optimize(loss)
-        return {"loss": loss.detach(), "rec": -rec.mean().detach(), "kl": kl.mean().detach(), "elbo": elbo.mean().detach()}
+        kl = kl.sum(1).detach()
+        return {"loss": loss.detach(), "rec": -rec.mean().detach(), "kl": kl.mean(), "elbo": (rec.detach() - kl).mean()}
 
     @torch.no_grad()
-    def log_likelihood(self, batch: Batch) -> torch.Tensor:
-        return self.elbo(batch)[2]
+    def validation_step(self, batch: Batch) -> dict:
+        rec, kl = self.elbo_terms(batch["x"], self.one_hot(batch.get("y")))
+        return {"nll": float(-(rec - kl.sum(1)).mean()), "kl": float(kl.sum(1).mean())}
+
+    @torch.no_grad()
+    def log_likelihood(self, batch: Batch, num_samples: int = 1) -> torch.Tensor:
+        """Per-example lower bound on log p(x) (or log p(x|y) for a CVAE), in nats: the ELBO for
+        ``num_samples=1``, the importance-sampled estimate with ``num_samples`` samples otherwise."""
+        if not isinstance(num_samples, int) or num_samples < 1:
+            raise ConfigError(f"num_samples must be a positive integer, got {num_samples!r}")
+        x, c = batch["x"], self.one_hot(batch.get("y"))
+        if num_samples == 1:
+            rec, kl = self.elbo_terms(x, c)
+            return rec - kl.sum(1)
+        mu, logvar = self.posterior(x, c)
+        chunk = max(1, MAX_ROWS // len(x))
+        parts = []
+        for s in range(0, num_samples, chunk):
+            log_px, log_ratio = self.log_weights(x, c, mu, logvar, min(chunk, num_samples - s))
+            parts.append(torch.logsumexp(log_px + log_ratio, 0))
+        return torch.logsumexp(torch.stack(parts), 0) - math.log(num_samples)
+
+    @torch.no_grad()
+    def anomaly_score(self, batch: Batch, num_samples: int = 1) -> torch.Tensor:
+        """Anomaly score: the negative log-likelihood bound in nats (higher = less typical)."""
+        return -self.log_likelihood(batch, num_samples)
 
     @torch.no_grad()
     def encode(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        return self._posterior(x, self._onehot(labels))[0]
+        """Posterior means."""
+        return self.posterior(x, self.one_hot(labels))[0]
 
-    @torch.no_grad()
-    def decode(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        return torch.sigmoid(self._decode(z, self._onehot(labels)))
+    def prior_z(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        return torch.randn(n, self.config.latent_dim, generator=generator, device=self.device)
 
-    @torch.no_grad()
-    def sample(self, n, labels=None, generator=None, **options):
-        labels = self.check_sample_args(n, labels, options)
-        if self.conditional and labels is None:
-            labels = torch.randint(self.info.num_classes, (n,), generator=generator, device=self.device)
-        z = torch.randn(n, self.config.latent_dim, generator=generator, device=self.device)
-        return self.decode(z, labels)
+
+@register_model
+class BetaVAE(VAE):
+    name = "beta-vae"
+    description = "beta-VAE (Higgins et al. 2017): the VAE with the KL term weighted by model.beta (default 4)"
+    Config = BetaVAEConfig
+
+
+@register_model
+class CVAE(VAE):
+    name = "cvae"
+    description = "Conditional VAE: encoder and decoder see the class label; samples a chosen class (--label)"
+    Config = CVAEConfig
+
+
+@register_model
+class IWAE(VAE):
+    name = "iwae"
+    description = "Importance-weighted autoencoder (Burda et al. 2016): the k-sample bound (model.iw_samples, default 5)"
+    Config = IWAEConfig

@@ -1,0 +1,134 @@
+"""DDPM on MNIST / Fashion-MNIST: sample quality and speed against the number of sampling steps.
+
+    python benchmarks/diffusion_mnist.py [--dataset mnist] [--budget 480] [--n 256] [--steps 10,20,50,100,1000]
+
+1. Train ``ddpm`` (a small U-Net, settings in ``MODEL`` / ``TRAIN``) for ``--budget`` process-CPU seconds
+   on one thread (``ar_budget.train_for_cpu_budget``: the machine is shared, so wall time is no budget).
+2. With the EMA weights, draw ``--n`` samples (seed 0) with DDIM (eta = 0) for every step count in
+   ``--steps`` and with DPM-Solver++(2M) for ``--dpm-steps``; time each (CPU and wall seconds).
+3. FID, precision and recall (k = 5) in the genlab feature space (``genlab.eval.images.evaluate_samples``:
+   the shipped classifier for the dataset, against the 10,000 test images), plus the same metrics for
+   ``--n`` real training images (the floor at this sample size: FID is biased upwards for small N).
+4. The variational bound in bits/dim on ``--nll-images`` test images (``--nll-strata`` stratified steps
+   per image).
+
+Samples go to ``benchmarks/results/diffusion_<dataset>/`` (``.npz``, re-evaluated with ``--eval-only``),
+grids to ``docs/img/``, numbers to ``benchmarks/results/diffusion_<dataset>.json``.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import math
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+import genlab
+from genlab.config import DataConfig
+from genlab.data import load_data
+from genlab.outputs import save_image_grid
+
+from ar_budget import cpu_and_wall, train_for_cpu_budget
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "data"
+MODEL = {"width": 16, "channel_mult": [1, 2, 2], "attn_max_size": 7, "timesteps": 1000, "schedule": "linear",
+         "prediction": "epsilon", "nll_timesteps": 4, "sample_batch_size": 256}
+TRAIN = {"batch_size": 64, "lr": 1e-3, "ema_decay": 0.995, "val_batches": 2, "grid_size": 36, "seed": 0,
+         "device": "cpu", "log_every": 100}
+
+
+def sample_timed(model, n: int, **options):
+    gen = torch.Generator().manual_seed(0)
+    x, cpu, wall = cpu_and_wall(lambda: model.sample(n, generator=gen, **options))
+    return x, {"cpu_s": round(cpu, 1), "wall_s": round(wall, 1), "samples_per_cpu_s": round(n / cpu, 2),
+               "samples_per_wall_s": round(n / wall, 2)}
+
+
+def quality(x: torch.Tensor, train, test, feats_cache: dict) -> dict:
+    from genlab.eval.features import get_feature_extractor
+    from genlab.eval.images import evaluate_samples
+
+    net = feats_cache.setdefault("net", get_feature_extractor(train))
+    if "train" not in feats_cache:
+        feats_cache["train"] = net.embed(train.tensors["x"])[0]
+    r = evaluate_samples(x, train, test, net, train_feats=feats_cache["train"], baseline="baseline" not in feats_cache)
+    if "baseline" in r:
+        feats_cache["baseline"] = {"fid": r["baseline"]["fid"]["value"], "precision": r["baseline"]["prdc"]["precision"],
+                                   "recall": r["baseline"]["prdc"]["recall"], "what": r["baseline"]["what"]}
+    return {"fid": round(r["fid"]["value"], 2), "precision": round(r["prdc"]["precision"], 3),
+            "recall": round(r["prdc"]["recall"], 3), "n_fake": r["n_fake"], "n_real": r["n_real"]}
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--dataset", default="mnist", choices=["mnist", "fashion-mnist"])
+    p.add_argument("--budget", type=float, default=480, help="training budget in process-CPU seconds")
+    p.add_argument("--n", type=int, default=256, help="samples per step count")
+    p.add_argument("--steps", default="10,20,50,100,1000")
+    p.add_argument("--dpm-steps", default="10,20")
+    p.add_argument("--nll-images", type=int, default=200)
+    p.add_argument("--nll-strata", type=int, default=50)
+    p.add_argument("--root", default=str(SHARED))
+    p.add_argument("--runs", default="/tmp/genlab-bench")
+    p.add_argument("--eval-only", action="store_true", help="evaluate the samples saved by an earlier run")
+    args = p.parse_args(argv)
+    torch.set_num_threads(1)
+
+    name = args.dataset
+    out_dir = ROOT / "benchmarks" / "results" / f"diffusion_{name}"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    result_path = ROOT / "benchmarks" / "results" / f"diffusion_{name}.json"
+    run = Path(args.runs) / f"ddpm-{name}"
+    cfg = DataConfig(name=name, root=args.root, download=False)
+    train, test = load_data(cfg, "image", "train"), load_data(cfg, "image", "test")
+    runs = [("ddim", int(s)) for s in args.steps.split(",") if s] + [("dpm++", int(s)) for s in args.dpm_steps.split(",") if s]
+
+    if args.eval_only:
+        result = json.loads(result_path.read_text())
+    else:
+        result = {"dataset": name, "date": datetime.date.today().isoformat(),
+                  "machine": f"{platform.machine()} CPU, 1 thread, no GPU, shared with other jobs",
+                  "torch": torch.__version__, "model": MODEL, "train": TRAIN, "budget_cpu_s": args.budget}
+        print(f"training ddpm on {name} for {args.budget:.0f} CPU seconds ...", flush=True)
+        result["training"] = train_for_cpu_budget("ddpm", cfg, run, args.budget, MODEL, TRAIN)
+        print(result["training"], flush=True)
+        model = genlab.load(run)  # EMA weights
+        result["sampling"] = {}
+        for sampler, steps in runs:
+            x, timing = sample_timed(model, args.n, sampler=sampler, steps=steps)
+            key = f"{sampler}-{steps}"
+            np.savez_compressed(out_dir / f"{key}.npz", x=(x * 255).round().byte().numpy())
+            result["sampling"][key] = {"sampler": sampler, "steps": steps, "n": args.n, **timing}
+            print(key, timing, flush=True)
+            if steps in (20, 100) and sampler == "ddim":
+                save_image_grid(x[:36], ROOT / "docs" / "img" / f"diffusion_{name}_ddim{steps}.png", nrow=6)
+        g = torch.Generator().manual_seed(0)
+        nll_x = test.tensors["x"][torch.randperm(len(test), generator=g)[: args.nll_images]].float() / 255
+        torch.manual_seed(0)
+        ll, cpu, _ = cpu_and_wall(lambda: torch.cat([model.log_likelihood({"x": nll_x[i:i + 100]}, timesteps=args.nll_strata)
+                                                      for i in range(0, len(nll_x), 100)]))
+        d = math.prod(model.info.shape)
+        result["bound"] = {"bits_per_dim": round(float(-ll.mean() / (d * math.log(2))), 3),
+                           "se": round(float(ll.std() / math.sqrt(len(ll)) / (d * math.log(2))), 3),
+                           "test_images": len(ll), "strata": args.nll_strata, "cpu_s": round(cpu, 1)}
+        print(result["bound"], flush=True)
+        result_path.write_text(json.dumps(result, indent=2) + "\n")
+
+    cache: dict = {}
+    for key in result["sampling"]:
+        x = torch.from_numpy(np.load(out_dir / f"{key}.npz")["x"]).float() / 255
+        result["sampling"][key].update(quality(x, train, test, cache))
+        print(key, result["sampling"][key], flush=True)
+    result["real_data_floor"] = cache["baseline"]
+    result_path.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {result_path}")
+
+
+if __name__ == "__main__":
+    main()

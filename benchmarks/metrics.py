@@ -1,0 +1,82 @@
+"""Time every image metric on N vs N MNIST images (default 10,000 vs 10,000) with the shipped extractor.
+
+    python benchmarks/metrics.py [--n 10000] [--threads 2] [--dataset mnist] [--root ../shared/data]
+
+The "generated" set is N real training images and the reference is N test images, so the values printed
+are also the real-data baseline: what a perfect model scores at this sample size. The copy detector
+searches the remaining training images (60,000 - N for MNIST). Feature extraction is timed separately.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from pathlib import Path
+
+import torch
+
+from genlab.config import DataConfig
+from genlab.data import TensorDataset, load_data
+from genlab.eval.features import get_feature_extractor
+from genlab.eval.images import evaluate_samples
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--n", type=int, default=10_000)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--dataset", default="mnist")
+    p.add_argument("--root", default=str(ROOT.parent / "shared" / "data"))
+    p.add_argument("--json", help="also write the results here")
+    args = p.parse_args(argv)
+    torch.set_num_threads(args.threads)
+
+    cfg = DataConfig(name=args.dataset, root=args.root, download=False)
+    train, test = load_data(cfg, "image", "train"), load_data(cfg, "image", "test")
+    t0 = time.perf_counter()
+    net = get_feature_extractor(args.dataset)
+    load_s = time.perf_counter() - t0
+    fake = train.tensors["x"][: args.n].float() / 255
+    rest = TensorDataset({k: v[args.n :] for k, v in train.tensors.items()}, train.info)
+    t0 = time.perf_counter()
+    out = evaluate_samples(fake, rest, test, net, n=args.n, baseline=False)
+    total = time.perf_counter() - t0
+    sec = out["seconds"]
+
+    feat = sec["features_fake"] + sec["features_real"]
+    rows = [
+        ("load extractor", load_s, f"test accuracy {net.meta['test_accuracy']:.4f}"),
+        (f"features: {out['n_fake']} fake + {out['n_real']} real", feat, ""),
+        (f"features: {out['n_train']} train (copy detector)", sec["features_train"], ""),
+        ("FID", sec["fid"], f"{out['fid']['value']:.4f}"),
+        ("KID (100 x 1000)", sec["kid"], f"{out['kid']['mean']:.2e} ± {out['kid']['std']:.1e}"),
+        ("Inception Score (10 splits)", sec["inception_score"],
+         f"{out['inception_score']['mean']:.3f} ± {out['inception_score']['std']:.3f}"),
+        ("precision / recall / density / coverage (k=5)", sec["prdc"],
+         " / ".join(f"{out['prdc'][k]:.3f}" for k in ("precision", "recall", "density", "coverage"))),
+        ("class-mode coverage", sec["class_modes"],
+         f"{out['class_modes']['covered']:.2f}, KL {out['class_modes']['kl_uniform']:.4f}"),
+        ("memorisation (copy detector)", sec["memorisation"],
+         f"copy fraction {out['memorisation']['copy_fraction']:.4f}, flagged {out['memorisation']['flagged']}"),
+        ("birthday support (calibrate + fake + real)", sec["birthday"],
+         f"fake {out['birthday']['fake']['support']:.3g} (s={out['birthday']['fake']['batch_size']}), "
+         f"real {out['birthday']['real']['support']:.3g} (s={out['birthday']['real']['batch_size']})"),
+    ]
+    metrics_s = sum(sec[k] for k in ("fid", "kid", "inception_score", "prdc", "class_modes", "memorisation", "birthday"))
+    print(f"{args.dataset}, {out['n_fake']} vs {out['n_real']}, torch {torch.__version__}, {args.threads} threads, "
+          f"{platform.processor() or platform.machine()}")
+    print(f"| {'step':<48} | {'seconds':>7} | value")
+    print(f"|{'-' * 50}|{'-' * 9}|------")
+    for name, s, value in rows:
+        print(f"| {name:<48} | {s:7.2f} | {value}")
+    print(f"| {'metrics only (without feature extraction)':<48} | {metrics_s:7.2f} |")
+    print(f"| {'total (evaluate_samples)':<48} | {total:7.2f} |")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"args": vars(args), "total_s": total, "load_s": load_s, **out}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,82 @@
+"""Out-of-distribution detection with autoencoders: MNIST vs Fashion-MNIST, both ways.
+
+    python benchmarks/vae_ood.py [--budget 300] [--nll-samples 100]
+
+For each training set (dynamically binarised MNIST, then Fashion-MNIST) a VAE (the 784-200-200-50 tanh MLP
+of ``vae_mnist.py``, trained for ``--budget`` CPU seconds; the MNIST one is reused from ``vae_mnist.py``'s
+run folder when present) and a plain AE (same networks, ``--budget`` / 2) are trained. Every image of both
+test sets (one fixed Bernoulli draw, seed 0) is scored by the negative ELBO, the negative importance-sampled
+log-likelihood (``--nll-samples``) and the AE's reconstruction NLL; the AUROC of telling the other dataset's
+test images from the training dataset's by a higher score is written to ``benchmarks/results/vae_ood.json``.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import platform
+from pathlib import Path
+
+import torch
+
+from ar_budget import cpu_and_wall, train_for_cpu_budget
+from genlab.eval.latent import auroc
+from genlab.training import load
+from genlab.training import checkpoint as ck
+from vae_mnist import BURDA, ROOT, TRAIN, binarised_test, data_config
+
+DATASETS = ("mnist", "fashion-mnist")
+
+
+@torch.no_grad()
+def scores(model, x: torch.Tensor, k: int, chunk: int = 500, seed: int = 0) -> torch.Tensor:
+    model.eval()
+    torch.manual_seed(seed)
+    return torch.cat([model.anomaly_score({"x": x[i:i + chunk]}, k) for i in range(0, len(x), chunk)])
+
+
+def trained(name: str, data: str, run: Path, budget: float, cfg: dict) -> dict:
+    """Train unless ``run`` already holds a finished run of this model, data and architecture."""
+    if (run / ck.CONFIG).is_file() and ck.read_state(run).get("status") == "finished":
+        c = ck.read_run_config(run)
+        if c["model"] == name and c["data_config"]["name"] == data and all(c["model_config"][k] == v for k, v in cfg.items()):
+            s = ck.read_state(run)
+            return {"reused": str(run), "steps": s["step"], "train_cpu_s": s.get("cpu_time_s")}
+    return train_for_cpu_budget(name, data_config(data), run, budget, cfg, TRAIN)
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--budget", type=float, default=300)
+    p.add_argument("--nll-samples", type=int, default=100)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--runs", default="/tmp/genlab-bench/vae")
+    p.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "vae_ood.json"))
+    args = p.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    tests = {d: binarised_test(d)["x"] for d in DATASETS}
+    results = {"date": datetime.date.today().isoformat(), "machine": f"{platform.machine()} CPU, {args.threads} thread(s), "
+               "shared with other jobs", "torch": torch.__version__, "budget_cpu_s": args.budget,
+               "test_images": {d: len(x) for d, x in tests.items()}, "architecture": BURDA, "runs": {}, "auroc": []}
+    for data in reversed(DATASETS):  # Fashion-MNIST first: vae_mnist.py may still be training the MNIST VAE
+        other = DATASETS[1 - DATASETS.index(data)]
+        runs = {"vae": (Path(args.runs) / ("vae" if data == "mnist" else f"vae-{data}"), args.budget),
+                "ae": (Path(args.runs) / f"ae-{data}", args.budget / 2)}
+        for name, (run, budget) in runs.items():
+            results["runs"][f"{name}-{data}"] = trained(name, data, run, budget, BURDA)
+            model = load(run)
+            kinds = {"negative ELBO": 1, f"negative IS log-likelihood (k={args.nll_samples})": args.nll_samples} \
+                if name == "vae" else {"reconstruction NLL": 1}
+            for what, k in kinds.items():
+                (s_in, s_out), cpu, _ = cpu_and_wall(lambda: (scores(model, tests[data], k), scores(model, tests[other], k)))
+                row = {"trained_on": data, "ood": other, "model": name, "score": what, "auroc": auroc(s_in, s_out),
+                       "mean_score_in": float(s_in.mean()), "mean_score_ood": float(s_out.mean()), "cpu_s": round(cpu, 1)}
+                results["auroc"].append(row)
+                print(json.dumps(row), flush=True)
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
+    print(f"wrote {args.json}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,175 @@
+"""What every token-level language model shares: next-token cross-entropy, bits per character, and
+sampling with a prompt, temperature, top-k and top-p (nucleus) filtering, streamed or in a batch.
+
+A subclass supplies ``logits(idx)`` (B, T) -> (B, T, V) for training and scoring, and ``init_state(batch)``
+plus ``step(idx, state) -> (logits of the last position (B, V), state)`` for incremental decoding (an RNN's
+hidden state, a Transformer's key/value cache).
+"""
+from __future__ import annotations
+
+import codecs
+import math
+from typing import Iterator
+
+import torch
+import torch.nn.functional as F
+
+from ...data.base import Batch, DataInfo, TensorDataset
+from ...data.text import TextTokenizer
+from ...errors import ConfigError
+from ..base import GenerativeModel
+
+DEFAULT_LENGTH = 200
+
+
+def filter_logits(logits: torch.Tensor, temperature: float = 1.0, top_k: int | None = None,
+                  top_p: float | None = None) -> torch.Tensor:
+    """Next-token logits (B, V) scaled by ``1 / temperature``, keeping the ``top_k`` most likely tokens and
+    the smallest set whose probability reaches ``top_p``; the rest become ``-inf``."""
+    logits = logits.float() / temperature
+    if top_k is not None and top_k < logits.shape[-1]:
+        kth = logits.topk(top_k, dim=-1).values[:, -1:]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    if top_p is not None and top_p < 1:
+        sorted_logits, order = logits.sort(dim=-1, descending=True)
+        probs = sorted_logits.softmax(-1)
+        drop = probs.cumsum(-1) - probs >= top_p  # mass before this token already reaches top_p
+        logits = logits.scatter(-1, order, sorted_logits.masked_fill(drop, float("-inf")))
+    return logits
+
+
+def check_text_options(length=None, temperature=None, top_k=None, top_p=None) -> dict:
+    """Sampling options with their defaults, or ConfigError naming the bad one."""
+    length = DEFAULT_LENGTH if length is None else length
+    temperature = 1.0 if temperature is None else temperature
+    if not isinstance(length, int) or length < 1:
+        raise ConfigError(f"--length must be a positive number of tokens, got {length!r}")
+    if not temperature > 0:
+        raise ConfigError(f"--temperature must be > 0, got {temperature}; use e.g. 0.1 for nearly greedy text")
+    if top_k is not None and top_k < 1:
+        raise ConfigError(f"--top-k must be >= 1, got {top_k}")
+    if top_p is not None and not 0 < top_p <= 1:
+        raise ConfigError(f"--top-p must be in (0, 1], got {top_p}")
+    return {"length": length, "temperature": float(temperature), "top_k": top_k, "top_p": top_p}
+
+
+class LanguageModel(GenerativeModel):
+    """Base class of the text models (not registered itself)."""
+
+    family = "autoregressive"
+    modalities = ("text",)
+    sample_options = ("prompt", "length", "temperature", "top_k", "top_p", "drop_unknown")
+    likelihood_estimator = "exact"
+
+    def __init__(self, config, info: DataInfo):
+        super().__init__(config, info)
+        self.tokenizer = TextTokenizer.from_meta(info.meta)
+        self.vocab_size = self.tokenizer.vocab_size
+        self.block_size = int(info.meta["block_size"])
+        self.register_buffer("chars_per_token", self.tokenizer.chars_per_token(), persistent=False)
+
+    # ------------------------------------------------------------------ subclass interface
+    def logits(self, idx: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def init_state(self, batch: int):
+        return None
+
+    def step(self, idx: torch.Tensor, state):
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ training and scoring
+    def _token_nll(self, x: torch.Tensor) -> torch.Tensor:
+        """Per-token negative log-likelihood (B, T) in nats of windows ``x`` (B, T + 1)."""
+        logits = self.logits(x[:, :-1])
+        return F.cross_entropy(logits.flatten(0, 1).float(), x[:, 1:].flatten(), reduction="none").view(len(x), -1)
+
+    def training_step(self, batch: Batch, step: int) -> dict:
+        loss = self._token_nll(batch["x"]).mean()
+        self.optimize(loss)
+        return {"loss": loss.detach(), "bits_per_token": loss.detach() / math.log(2)}
+
+    @torch.no_grad()
+    def log_likelihood(self, batch: Batch) -> torch.Tensor:
+        """Log-probability (nats) of each window's tokens after its first, given the tokens before them."""
+        return -self._token_nll(batch["x"]).sum(1)
+
+    @torch.no_grad()
+    def validation_step(self, batch: Batch) -> dict:
+        nll = self._token_nll(batch["x"])
+        chars = self.chars_per_token[batch["x"][:, 1:]].sum()
+        out = {"nll": float(nll.mean()), "bits_per_char": float(nll.sum() / chars / math.log(2))}
+        if self.tokenizer.kind != "char":
+            out["bits_per_token"] = float(nll.mean() / math.log(2))
+        return out
+
+    # ------------------------------------------------------------------ generation
+    def _prompt(self, prompt: str | None, drop_unknown: bool | None) -> tuple[str, list[int]]:
+        """The prompt text used and its token ids; no prompt starts from the newline (document) token."""
+        if not prompt:
+            return "", [int(self.info.meta.get("bos", 0))]
+        bad = self.tokenizer.unknown(prompt)
+        if bad and not drop_unknown:
+            raise ConfigError(f"the prompt has characters that are not in this model's vocabulary: {bad}; "
+                              "remove them, or pass --drop-unknown (drop_unknown=True) to leave them out")
+        if bad:
+            prompt = "".join(c for c in prompt if c not in set(bad))
+            if not prompt:
+                return "", [int(self.info.meta.get("bos", 0))]
+        return prompt, self.tokenizer.encode(prompt).tolist()
+
+    @torch.no_grad()
+    def generate(self, ids: torch.Tensor, length: int, temperature: float = 1.0, top_k: int | None = None,
+                 top_p: float | None = None, generator: torch.Generator | None = None) -> Iterator[torch.Tensor]:
+        """Yield ``length`` next tokens (B,) continuing ``ids`` (B, P), one position at a time."""
+        logits, state = self.step(ids, self.init_state(len(ids)))
+        for i in range(length):
+            probs = filter_logits(logits, temperature, top_k, top_p).softmax(-1)
+            nxt = torch.multinomial(probs, 1, generator=generator)[:, 0]
+            yield nxt
+            if i + 1 < length:
+                logits, state = self.step(nxt[:, None], state)
+
+    def _setup(self, n, labels, options) -> tuple[str, torch.Tensor, dict]:
+        self.check_sample_args(n, labels, options)
+        text, ids = self._prompt(options.get("prompt"), options.get("drop_unknown"))
+        opts = check_text_options(options.get("length"), options.get("temperature"), options.get("top_k"), options.get("top_p"))
+        return text, torch.tensor(ids, device=self.device).expand(n, -1), opts
+
+    @torch.no_grad()
+    def sample(self, n, labels=None, generator=None, **options) -> list[str]:
+        """``n`` texts: the prompt followed by ``length`` generated tokens each (sampled as one batch)."""
+        text, ids, opts = self._setup(n, labels, options)
+        out = torch.stack(list(self.generate(ids, generator=generator, **opts)), 1).tolist()
+        return [text + self.tokenizer.decode(row) for row in out]
+
+    @torch.no_grad()
+    def stream(self, n: int = 1, labels=None, generator=None, **options) -> Iterator[str]:
+        """Like :meth:`sample`, but yield the text as it is produced (one sample after another)."""
+        text, ids, opts = self._setup(n, labels, options)
+        for i in range(n):
+            if n > 1:
+                yield f"----- sample {i} -----\n"
+            yield text
+            dec = codecs.getincrementaldecoder("utf-8")(errors="replace")
+            for tok in self.generate(ids[:1], generator=generator, **opts):
+                piece = dec.decode(self.tokenizer.token_bytes[int(tok)])
+                if piece:
+                    yield piece
+            yield dec.decode(b"", final=True) + "\n"
+
+
+@torch.no_grad()
+def evaluate_text(model: LanguageModel, data: TensorDataset, batch_size: int = 32, device=None) -> dict:
+    """Exact held-out metrics over every window of ``data``: nats and bits per token, bits per character
+    and perplexity (per token)."""
+    model.eval()
+    device = device or model.device
+    nll = chars = tokens = 0.0
+    for batch in data.batches(batch_size, shuffle=False, drop_last=False, device=device):
+        x = batch["x"]
+        nll += float(model._token_nll(x).sum())
+        chars += float(model.chars_per_token[x[:, 1:]].sum())
+        tokens += x[:, 1:].numel()
+    return {"nats_per_token": nll / tokens, "bits_per_token": nll / tokens / math.log(2),
+            "bits_per_char": nll / chars / math.log(2), "perplexity": math.exp(nll / tokens), "tokens": int(tokens)}

@@ -1,0 +1,222 @@
+"""TabDDPM (Kotelnikov et al. 2023): diffusion for mixed-type tables.
+
+Numeric columns go through their empirical CDF to normal scores (a quantile transform; missing values get
+the bottom ``p_missing`` of the unit interval, so they come back as missing) and are diffused like
+``ddpm-mlp`` (any sampler). Categorical (one-hot) columns use multinomial diffusion (Hoogeboom et al.
+2021): ``q(x_t | x_0) = Cat(abar_t x_0 + (1 - abar_t) / K)``; the network predicts ``x_0``'s distribution
+and sampling draws from the posterior ``q(x_s | x_t, x_0)`` with that prediction plugged in. One MLP
+denoises both parts; the loss is the numeric MSE plus the categorical per-step KL averaged over columns.
+
+``--where`` conditions on categorical columns are met exactly by inpainting: the conditioned columns are
+overwritten by the noised condition after every step, so the other columns are generated to fit them.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ...data.base import Batch, DataInfo, TensorDataset
+from ...errors import ConfigError
+from ...registry import register_model
+from ...tabular.conditions import Condition
+from ...tabular.encoding import gumbel, segment_argmax, segment_log_softmax
+from ...tabular.marginals import EPS, Marginals
+from ..tabular.base import TabularModel
+from .ddpm import DiffusionConfig, sampling_plan
+from .denoisers import MLPDenoiser
+from .schedules import NoiseSchedule, target, to_x0_eps
+
+
+SCORE_CLIP = 5.0  # normal scores lie within ndtri(EPS) = -4.75 .. 4.75; clean estimates are clamped here
+
+
+@dataclass
+class TabDDPMConfig(DiffusionConfig):
+    schedule: str = "cosine"
+    sampler: str = "ddpm"  # for the numeric part; the categorical part is always ancestral
+    sample_steps: int = 100
+    hidden: int = 256
+    depth: int = 3
+    dropout: float = 0.0
+    n_quantiles: int = 1000  # knots of each numeric column's empirical CDF
+
+    def validate(self) -> None:
+        super().validate()
+        if self.conditional:
+            raise ConfigError("tab-ddpm has no class conditioning; condition samples with --where instead")
+        if self.hidden < 1 or self.depth < 1 or self.n_quantiles < 2 or not 0 <= self.dropout < 1:
+            raise ConfigError("model.hidden, model.depth must be >= 1, model.n_quantiles >= 2, model.dropout in [0, 1)")
+
+
+class Categories(nn.Module):
+    """Flat layout of the one-hot columns: entry ``e`` belongs to segment ``seg[e]`` of size ``k[e]``
+    (buffers derived from the schema, not saved)."""
+
+    def __init__(self, sizes: list[int]):
+        super().__init__()
+        self.n = len(sizes)
+        sz = torch.tensor(sizes, dtype=torch.long)
+        seg = torch.repeat_interleave(torch.arange(self.n), sz)
+        start = torch.cumsum(sz, 0) - sz
+        for name, value in (("seg", seg), ("start", start), ("pos", torch.arange(len(seg)) - start[seg]),
+                            ("k", sz[seg].float())):
+            self.register_buffer(name, value, persistent=False)
+
+    def onehot(self, codes: torch.Tensor) -> torch.Tensor:
+        out = torch.zeros(len(codes), len(self.seg), device=codes.device)
+        return out.scatter_(1, self.start + codes.long(), 1.0)
+
+    def log_softmax(self, logits: torch.Tensor) -> torch.Tensor:
+        return segment_log_softmax(logits, self.seg, self.n)
+
+    def draw(self, logp: torch.Tensor, generator=None) -> torch.Tensor:
+        """One code per segment from log-probabilities (Gumbel-max)."""
+        return segment_argmax(logp + gumbel(logp.shape, logp.device, generator), self.seg, self.pos, self.n)
+
+    def noised(self, p0: torch.Tensor, abar: torch.Tensor) -> torch.Tensor:
+        """log q(x_t | x_0) for (B, S) probabilities ``p0`` of x_0 and (B, 1) ``abar_t``."""
+        return torch.log(abar * p0 + (1 - abar) / self.k)
+
+    def posterior(self, xt: torch.Tensor, p0: torch.Tensor, ab_t: torch.Tensor, ab_s: torch.Tensor) -> torch.Tensor:
+        """log q(x_s | x_t, x_0) for one-hot ``x_t``, probabilities ``p0`` of x_0 and (B, 1) ``abar``s (s < t)."""
+        a = ab_t / ab_s
+        return self.log_softmax(torch.log(a * xt + (1 - a) / self.k) + self.noised(p0, ab_s))
+
+
+@register_model
+class TabDDPM(TabularModel):
+    name = "tab-ddpm"
+    description = "TabDDPM: Gaussian diffusion on quantile-normalised numbers + multinomial diffusion on categories"
+    Config = TabDDPMConfig
+    sample_options = ("where", "steps", "sampler", "eta")
+    native_conditions = 1 << 30  # every condition, by inpainting
+
+    def __init__(self, config: TabDDPMConfig, info: DataInfo):
+        super().__init__(config, info)
+        self.marginals = Marginals(self.schema, config.n_quantiles)
+        self.register_buffer("fitted", torch.tensor(False))
+        self.schedule = NoiseSchedule(config.schedule, config.timesteps)
+        self.num_cols, self.cat_cols = self.marginals.mode_cols, self.marginals.onehot_cols
+        self.cats = Categories([self.schema.columns[j].n_codes for j in self.cat_cols])
+        d = len(self.num_cols) + len(self.cats.seg)
+        self.net = MLPDenoiser(d, config.hidden, config.depth, dropout=config.dropout)
+        self._options: dict = {}  # sampling options of the current sample() call, for _draw
+
+    # ------------------------------------------------------------------ numeric columns <-> normal scores
+    def on_train_start(self, data: TensorDataset) -> None:
+        if not bool(self.fitted):
+            self.marginals.fit(data.tensors["x"])
+            self.fitted.fill_(True)
+
+    def to_scores(self, codes: torch.Tensor) -> torch.Tensor:
+        """Numeric columns of (B, C) codes -> (B, M) normal scores through the empirical CDF; ties and
+        missing values are spread uniformly over their share of the unit interval."""
+        x = codes[:, self.num_cols].double()
+        if not self.num_cols:
+            return x.float()
+        knots = self.marginals.knots  # (M, Q)
+        q = knots.shape[1]
+        miss = torch.isnan(x)
+        xs = torch.where(miss, knots[:, :1].T, x).T.contiguous()  # (M, B)
+        lo = torch.searchsorted(knots, xs, right=False).T  # knots below x
+        hi = torch.searchsorted(knots, xs, right=True).T  # knots at or below x
+        i = (hi - 1).clamp(0, q - 2)
+        k0, k1 = knots.T.gather(0, i), knots.T.gather(0, i + 1)
+        width = k1 - k0
+        frac = torch.where(width > 0, (x - k0) / torch.where(width > 0, width, 1.0), 0.0).clamp(0, 1)
+        jitter = torch.rand(x.shape, dtype=torch.float64, device=x.device)
+        t = torch.where(hi > lo, lo + jitter * (hi - 1 - lo).clamp_min(0), i + frac)  # ties: spread over them
+        p = self.marginals.p_missing
+        u = torch.where(miss, jitter * p, p + (1 - p) * t / (q - 1))
+        return torch.special.ndtri(u.clamp(EPS, 1 - EPS)).float()
+
+    def from_scores(self, z: torch.Tensor, cat_codes: torch.Tensor) -> torch.Tensor:
+        u = torch.full((len(z), len(self.schema.columns)), 0.5, dtype=torch.float64, device=z.device)
+        u[:, self.num_cols] = torch.special.ndtr(z.double()).clamp(EPS, 1 - EPS)
+        codes = self.marginals.from_uniform(u)
+        codes[:, self.cat_cols] = cat_codes.double()
+        return codes
+
+    # ------------------------------------------------------------------ training
+    def _loss(self, codes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        m = len(self.num_cols)
+        x0 = self.to_scores(codes)
+        t = torch.randint(0, self.config.timesteps, (len(codes),), device=codes.device)
+        noise = torch.randn_like(x0)
+        alpha, sigma = self.schedule.alpha_sigma(t, 2)
+        ab_t, ab_s = self.schedule.abar(t)[:, None], self.schedule.abar(t - 1)[:, None]
+        c0 = self.cats.onehot(codes[:, self.cat_cols])
+        ct = self.cats.onehot(self.cats.draw(self.cats.noised(c0, ab_t)))
+        out = self.net(torch.cat([alpha * x0 + sigma * noise, ct], 1), t)
+        mse = F.mse_loss(out[:, :m], target(self.config.prediction, x0, noise, alpha, sigma)) if m else out.new_zeros(())
+        kl = out.new_zeros(())
+        if self.cats.n:
+            p0_hat = self.cats.log_softmax(out[:, m:]).exp()
+            lq = self.cats.posterior(ct, c0, ab_t, ab_s)  # at t = 0 (ab_s = 1): the one-hot x_0
+            lp = self.cats.posterior(ct, p0_hat, ab_t, ab_s)
+            q = lq.exp()
+            kl = torch.where(q > 0, q * (lq - lp), 0.0).sum(1).mean() / self.cats.n
+        return mse + kl, mse, kl
+
+    def training_step(self, batch: Batch, step: int) -> dict:
+        loss, mse, kl = self._loss(batch["x"])
+        self.optimize(loss)
+        return {"loss": loss.detach(), "mse": mse.detach(), "kl_cat": kl.detach()}
+
+    @torch.no_grad()
+    def validation_step(self, batch: Batch) -> dict[str, float]:
+        loss, mse, kl = self._loss(batch["x"])
+        return {"loss": float(loss), "mse": float(mse), "kl_cat": float(kl)}
+
+    # ------------------------------------------------------------------ sampling
+    @torch.no_grad()
+    def sample(self, n, labels=None, generator=None, where=None, **options):
+        """``n`` records as a DataFrame; ``where`` conditions, ``steps`` / ``sampler`` / ``eta`` as for ddpm."""
+        self.check_sample_args(n, labels, {"where": where, **options})
+        sampling_plan(self.config, self.schedule, options, False, self.name)  # bad options fail first
+        self._options = options
+        try:
+            return super().sample(n, labels, generator, where)
+        finally:
+            self._options = {}
+
+    def _draw(self, n: int, conds: list[Condition], generator=None) -> torch.Tensor:
+        steps, sampler, _ = sampling_plan(self.config, self.schedule, self._options, False, self.name)
+        m, dev = len(self.num_cols), self.device
+        fixed = torch.zeros(len(self.cat_cols), dtype=torch.bool, device=dev)
+        value = torch.zeros(len(self.cat_cols), dtype=torch.long, device=dev)
+        for c in conds:
+            i = self.cat_cols.index(c.column)
+            fixed[i], value[i] = True, c.code
+        c0 = self.cats.onehot(value.expand(n, -1))
+        uniform = torch.zeros(n, len(self.cats.seg), device=dev)
+        state = {"codes": self.cats.draw(uniform, generator), "t": None, "p0": None}
+
+        def impose(codes: torch.Tensor, s: int) -> torch.Tensor:
+            if not fixed.any():
+                return codes
+            known = value.expand(n, -1) if s < 0 else self.cats.draw(self.cats.noised(c0, self.schedule.abar(s)), generator)
+            return torch.where(fixed, known, codes)
+
+        state["codes"] = impose(state["codes"], steps[0])
+
+        def denoise(x: torch.Tensor, t: int):
+            tt = torch.full((n,), t, dtype=torch.long, device=dev)
+            out = self.net(torch.cat([x, self.cats.onehot(state["codes"])], 1), tt)
+            state["t"], state["p0"] = t, self.cats.log_softmax(out[:, m:]).exp()
+            alpha, sigma = self.schedule.alpha_sigma(t, 2)
+            return to_x0_eps(self.config.prediction, out[:, :m], x, alpha, sigma, clip=SCORE_CLIP)
+
+        def step_categories(x: torch.Tensor, s: int) -> torch.Tensor:
+            if self.cats.n:
+                ab_t, ab_s = self.schedule.abar(state["t"]), self.schedule.abar(s)
+                logp = self.cats.posterior(self.cats.onehot(state["codes"]), state["p0"], ab_t, ab_s)
+                state["codes"] = impose(self.cats.draw(logp, generator), s)
+            return x
+
+        z = torch.randn(n, m, generator=generator, device=dev)
+        z = sampler(denoise, z, steps, self.schedule, generator, on_step=step_categories)
+        return self.from_scores(z, state["codes"])

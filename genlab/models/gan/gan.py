@@ -1,0 +1,320 @@
+"""One GAN implementation; the variants (``dcgan``, ``wgan-gp``, ``hinge-sn``, ``mgan``, ...) are this
+class with other defaults (see ``variants.py``).
+
+Each training step updates the discriminator (critic) on one real batch; every ``d_steps``-th step also
+updates the generator, so every critic update sees fresh real data (``train.max_steps`` counts critic
+updates). The adversarial loss is chosen by
+name (``losses.py``); regularisers and remedies are switched on by config fields. Logged every step:
+``loss_d``, ``loss_g``, ``d_real`` / ``d_fake`` (mean D(x), D(G(z)): probabilities for the minimax and
+non-saturating losses, raw outputs otherwise), ``wdist`` (the Wasserstein estimate, Wasserstein losses),
+``d_acc``, ``diversity`` (see ``health.py``) and ``gnorm_d`` / ``gnorm_g`` (gradient norms; the trainer
+logs ``grad_norm/*`` instead when ``train.grad_clip`` is set).
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils import parametrize
+
+from ...config import ModelConfig, TrainConfig
+from ...data.base import Batch, DataInfo
+from ...errors import ConfigError
+from ...nn.gan import Discriminator, DOut, Generator
+from ..base import GenerativeModel
+from . import losses
+from .health import HealthMonitor, discriminator_accuracy, diversity_ratio
+
+NORMS = ("batch", "group", "none")
+
+
+@dataclass
+class GANConfig(ModelConfig):
+    arch: str = "auto"  # mlp | conv | auto (conv for images, mlp for vectors)
+    latent_dim: int = 64
+    width: int | None = None  # mlp: hidden units (default 128); conv: channels of D's first / G's last stage (32)
+    depth: int = 3  # mlp hidden layers
+    norm_g: str = "batch"  # conv generator normalisation: batch | group | none
+    norm_d: str = "batch"  # conv discriminator normalisation: batch | group | none
+    loss: str = "nonsaturating"  # minimax | nonsaturating | lsgan | wgan | hinge | d2gan
+    d_steps: int = 1  # discriminator (critic) updates per generator update
+    optimizer: str = "adam"  # adam | rmsprop
+    lr_g: float = 2e-4  # two time-scale update rule: give lr_g and lr_d different values
+    lr_d: float = 2e-4
+    betas: list[float] = field(default_factory=lambda: [0.5, 0.999])  # Adam betas
+    spectral_norm: bool = False  # spectral normalisation of every discriminator layer
+    clip: float | None = None  # WGAN weight clipping of D's parameters to [-clip, clip]
+    gp_weight: float = 0.0  # WGAN-GP gradient penalty weight (10 in the paper)
+    r1_weight: float = 0.0  # R1 penalty gamma: loss_d += gamma / 2 * E||grad D(x)||^2 on real data
+    label_smoothing: float = 0.0  # one-sided: real target 1 - s (minimax, nonsaturating, lsgan)
+    instance_noise: float = 0.0  # std of Gaussian noise added to D's inputs (images in [-1, 1])
+    instance_noise_steps: int = 0  # anneal the noise linearly to 0 over this many steps (0: constant)
+    conditional: bool = False  # class-conditional generator and discriminator
+    cond_d: str = "concat"  # how D sees labels: concat | projection | none (only via the AC-GAN classifier)
+    ac_weight: float = 0.0  # AC-GAN auxiliary classification loss weight
+    minibatch_std: bool = False  # minibatch-stddev feature in D
+    pack: int = 1  # PacGAN: D judges this many samples at once
+    n_generators: int = 1  # MGAN: generators (sharing one network) plus a classifier telling them apart
+    mgan_beta: float = 0.125  # MGAN classifier loss weight
+    d2_alpha: float = 0.2  # D2GAN weights of the KL (alpha) and reverse-KL (beta) terms
+    d2_beta: float = 0.1
+
+    def validate(self) -> None:
+        def need(ok: bool, msg: str) -> None:
+            if not ok:
+                raise ConfigError(msg)
+
+        need(self.arch in ("mlp", "conv", "auto"), f"model.arch must be mlp, conv or auto, got {self.arch!r}")
+        need(self.loss in losses.LOSSES, f"model.loss must be one of {', '.join(losses.LOSSES)}, got {self.loss!r}")
+        need(self.norm_g in NORMS and self.norm_d in NORMS,
+             f"model.norm_g and model.norm_d must be one of {', '.join(NORMS)}, got {self.norm_g!r}, {self.norm_d!r}")
+        need(self.optimizer in ("adam", "rmsprop"), f"model.optimizer must be adam or rmsprop, got {self.optimizer!r}")
+        need(self.cond_d in ("concat", "projection", "none"),
+             f"model.cond_d must be concat, projection or none, got {self.cond_d!r}")
+        for k in ("latent_dim", "depth", "d_steps", "pack", "n_generators"):
+            need(getattr(self, k) >= 1, f"model.{k} must be >= 1, got {getattr(self, k)}")
+        need(self.width is None or self.width >= 1, f"model.width must be >= 1, got {self.width}")
+        need(self.lr_g > 0 and self.lr_d > 0, f"model.lr_g and model.lr_d must be > 0, got {self.lr_g}, {self.lr_d}")
+        need(len(self.betas) == 2 and all(0 <= b < 1 for b in self.betas),
+             f"model.betas must be two numbers in [0, 1), got {self.betas}")
+        for k in ("gp_weight", "r1_weight", "instance_noise", "ac_weight", "mgan_beta", "d2_alpha", "d2_beta",
+                  "instance_noise_steps"):
+            need(getattr(self, k) >= 0, f"model.{k} must be >= 0, got {getattr(self, k)}")
+        need(self.clip is None or self.clip > 0, f"model.clip must be > 0 (or null for no clipping), got {self.clip}")
+        need(0 <= self.label_smoothing < 1, f"model.label_smoothing must be in [0, 1), got {self.label_smoothing}")
+        # options that clash
+        need(not (self.clip and self.gp_weight),
+             "model.clip (weight clipping) and model.gp_weight (gradient penalty) both constrain the critic; "
+             "use one of them: set model.clip=null or model.gp_weight=0")
+        need(not (self.label_smoothing and self.loss not in losses.SMOOTHABLE),
+             f"model.label_smoothing has no effect with model.loss={self.loss} (no real-data target to smooth); "
+             f"use it with {', '.join(losses.SMOOTHABLE)} or set it to 0")
+        need(not (self.loss == "d2gan" and (self.clip or self.gp_weight or self.r1_weight)),
+             "model.loss=d2gan keeps its discriminators' outputs positive; it cannot be combined with "
+             "model.clip, model.gp_weight or model.r1_weight")
+        need(self.conditional or self.cond_d != "projection",
+             "model.cond_d=projection is a projection discriminator for labels, but model.conditional=false; "
+             "set model.conditional=true (on labelled data) or model.cond_d=concat")
+        need(self.conditional or not self.ac_weight,
+             "model.ac_weight > 0 (AC-GAN auxiliary classifier) needs labels, but model.conditional=false; "
+             "set model.conditional=true (on labelled data) or model.ac_weight=0")
+        need(not (self.conditional and self.cond_d == "none" and not self.ac_weight),
+             "model.cond_d=none with model.ac_weight=0: the discriminator never sees the labels, so the generator "
+             "cannot learn them; use model.cond_d=concat or projection, or model.ac_weight > 0 (AC-GAN)")
+        if self.pack > 1:
+            for key, on in (("cond_d=projection", self.conditional and self.cond_d == "projection"),
+                            ("ac_weight > 0", self.ac_weight > 0), ("n_generators > 1", self.n_generators > 1)):
+                need(not on, f"model.pack={self.pack} (PacGAN) judges samples in packs, but model.{key} needs "
+                             "one discriminator output per sample; use model.pack=1 or drop the other option")
+
+
+class GAN(GenerativeModel):
+    """The shared implementation; registered under the names in ``variants.py``."""
+
+    family = "gan"
+    Config = GANConfig
+    modalities = ("image", "vector")
+
+    def __init__(self, config: GANConfig, info: DataInfo):
+        super().__init__(config, info)
+        c = config
+        self.image = info.modality == "image"
+        arch = c.arch if c.arch != "auto" else ("conv" if self.image else "mlp")
+        if arch == "conv" and not self.image:
+            raise ConfigError(f"model.arch=conv needs image data; {info.name or 'this dataset'} holds "
+                              f"{info.modality} data: use model.arch=mlp (or auto)")
+        if c.conditional and info.num_classes < 2:
+            raise ConfigError(f"model.conditional=true needs labelled data; {info.name or 'this dataset'} has no labels")
+        k = info.num_classes if c.conditional else 0
+        width = c.width or (32 if arch == "conv" else 128)
+        self.generator = Generator(c.latent_dim, info.shape, arch, width, c.depth, c.norm_g, k, c.n_generators,
+                                   image=self.image)
+
+        def make_d() -> Discriminator:
+            return Discriminator(info.shape, arch, width, c.depth, c.norm_d, c.spectral_norm, k, c.cond_d,
+                                 aux_classes=k if c.ac_weight else 0, n_generators=c.n_generators, pack=c.pack,
+                                 minibatch_std=c.minibatch_std)
+
+        self.discriminator = make_d()
+        self.discriminator2 = make_d() if losses.HEADS.get(c.loss, 1) == 2 else None  # D2GAN's second one
+        if arch == "conv":
+            self.apply(_dcgan_init)
+        self._d_kw = {"alpha": c.d2_alpha, "beta": c.d2_beta} if c.loss == "d2gan" else (
+            {"smooth": c.label_smoothing} if c.label_smoothing else {})
+        self._g_kw = {"beta": c.d2_beta} if c.loss == "d2gan" else {}
+        self._log_gnorm = True
+        self.health = HealthMonitor()
+
+    @property
+    def latent_dim(self) -> int:
+        return self.config.latent_dim
+
+    def d_parameters(self) -> list[nn.Parameter]:
+        ds = [self.discriminator] + ([self.discriminator2] if self.discriminator2 is not None else [])
+        return [p for d in ds for p in d.parameters()]
+
+    def configure_optimizers(self, train: TrainConfig):
+        c = self.config
+        if train.batch_size % c.pack:
+            raise ConfigError(f"train.batch_size={train.batch_size} must be a multiple of model.pack={c.pack} "
+                              "(PacGAN packs that many samples per discriminator input)")
+        self._log_gnorm = not train.grad_clip
+
+        def opt(params, lr):
+            if c.optimizer == "rmsprop":
+                return torch.optim.RMSprop(params, lr=lr)
+            return torch.optim.Adam(params, lr=lr, betas=tuple(c.betas))
+
+        return {"d": opt(self.d_parameters(), c.lr_d), "g": opt(self.generator.parameters(), c.lr_g)}
+
+    # ------------------------------------------------------------------ pieces
+    def _generate(self, n: int, labels, device: torch.device):
+        """Training-time samples in model space ([-1, 1] images, raw vectors) and the MGAN generator index."""
+        z = torch.randn(n, self.latent_dim, device=device)
+        k = None
+        if self.config.n_generators > 1:
+            k = torch.randint(self.config.n_generators, (n,), device=device)
+        return self.generator(z, labels, k), k
+
+    def _critic(self, x: torch.Tensor, labels=None) -> DOut:
+        out = self.discriminator(x, labels)
+        if self.discriminator2 is None:
+            return out
+        return out._replace(adv=torch.stack([out.adv, self.discriminator2(x, labels).adv], 1))
+
+    def _noisy(self, x: torch.Tensor, step: int) -> torch.Tensor:
+        c = self.config
+        if not c.instance_noise:
+            return x
+        std = c.instance_noise * (max(0.0, 1 - step / c.instance_noise_steps) if c.instance_noise_steps else 1.0)
+        return x + std * torch.randn_like(x) if std > 0 else x
+
+    def _gnorm(self, params) -> torch.Tensor | None:
+        grads = [p.grad for p in params if p.grad is not None]
+        return torch.nn.utils.get_total_norm(grads) if self._log_gnorm and grads else None
+
+    @contextmanager
+    def _frozen_d(self):
+        """No gradients for D's weights while the generator steps (they would be thrown away)."""
+        params = [p for p in self.d_parameters() if p.requires_grad]
+        for p in params:
+            p.requires_grad_(False)
+        try:
+            yield
+        finally:
+            for p in params:
+                p.requires_grad_(True)
+
+    # ------------------------------------------------------------------ training
+    def training_step(self, batch: Batch, step: int) -> dict:
+        real = batch["x"] * 2 - 1 if self.image else batch["x"]
+        labels = batch["y"] if self.conditional else None
+        logs = self._d_step(real, labels, step)
+        if step % self.config.d_steps == 0:
+            logs.update(self._g_step(len(real), labels, step, real.device))
+        return logs
+
+    def _d_step(self, real: torch.Tensor, labels, step: int) -> dict:
+        c = self.config
+        with torch.no_grad():
+            fake, k = self._generate(len(real), labels, real.device)
+        real_in = self._noisy(real, step).requires_grad_(c.r1_weight > 0)
+        d_r, d_f = self._critic(real_in, labels), self._critic(self._noisy(fake, step), labels)
+        loss = losses.d_loss(c.loss, d_r.adv, d_f.adv, **self._d_kw)
+        if c.gp_weight:
+            loss = loss + c.gp_weight * losses.gradient_penalty(lambda x: self._critic(x, labels).adv, real, fake)
+        if c.r1_weight:
+            loss = loss + c.r1_weight * losses.r1_penalty(d_r.adv, real_in)
+        if c.ac_weight:
+            loss = loss + c.ac_weight * (F.cross_entropy(d_r.aux, labels) + F.cross_entropy(d_f.aux, labels))
+        if k is not None:
+            loss = loss + c.mgan_beta * F.cross_entropy(d_f.cls, k)
+        self.optimize(loss, "d")
+        if c.clip:
+            losses.clip_weights_(self.d_parameters(), c.clip)
+        return self._d_logs(loss, d_r.adv.detach(), d_f.adv.detach(), fake, real)
+
+    def _d_logs(self, loss, real_out, fake_out, fake, real) -> dict:
+        c = self.config
+        prob = c.loss in ("minimax", "nonsaturating")
+        r, f = (real_out[:, 0], fake_out[:, 0]) if real_out.dim() == 2 else (real_out, fake_out)
+        logs = {"loss_d": loss.detach(), "d_real": (r.sigmoid() if prob else r).mean(),
+                "d_fake": (f.sigmoid() if prob else f).mean(), "diversity": diversity_ratio(fake, real)}
+        if c.loss == "wgan":
+            logs["wdist"] = losses.wasserstein_estimate(r, f)
+        level = losses.DECISION[c.loss]
+        if level is not None:
+            logs["d_acc"] = discriminator_accuracy(r, f, level)
+        gn = self._gnorm(self.d_parameters())
+        if gn is not None:
+            logs["gnorm_d"] = gn
+        self.health.update(d_acc=float(logs["d_acc"]) if "d_acc" in logs else None, diversity=float(logs["diversity"]))
+        return logs
+
+    def _g_step(self, n: int, labels, step: int, device: torch.device) -> dict:
+        c = self.config
+        fake, k = self._generate(n, labels, device)
+        with self._frozen_d():
+            d_f = self._critic(self._noisy(fake, step), labels)
+            loss = losses.g_loss(c.loss, d_f.adv, **self._g_kw)
+            if c.ac_weight:
+                loss = loss + c.ac_weight * F.cross_entropy(d_f.aux, labels)
+            if k is not None:
+                loss = loss + c.mgan_beta * F.cross_entropy(d_f.cls, k)
+            self.optimize(loss, "g")
+        logs = {"loss_g": loss.detach()}
+        gn = self._gnorm(self.generator.parameters())
+        if gn is not None:
+            logs["gnorm_g"] = gn
+        return logs
+
+    # ------------------------------------------------------------------ generation
+    def _decode(self, z, labels, k, chunk: int = 1024) -> torch.Tensor:
+        """Generator output in data space ([0, 1] images, raw vectors), in chunks of ``chunk`` rows."""
+        out = torch.cat([self.generator(z[s:s + chunk], None if labels is None else labels[s:s + chunk],
+                                        None if k is None else k[s:s + chunk]) for s in range(0, len(z), chunk)])
+        return (out + 1) / 2 if self.image else out
+
+    @torch.no_grad()
+    def decode(self, z: torch.Tensor, labels: torch.Tensor | None = None, generator_index: int = 0) -> torch.Tensor:
+        """Generator output for latent vectors ``z`` (N, latent_dim): images in [0, 1], vectors as they are.
+        Conditional models need ``labels``; an MGAN uses its generator number ``generator_index``."""
+        z = torch.as_tensor(z, dtype=torch.float32, device=self.device)
+        if z.dim() != 2 or z.shape[1] != self.latent_dim:
+            raise ConfigError(f"latent vectors must have shape (N, {self.latent_dim}), got {tuple(z.shape)}")
+        if labels is None and self.conditional:
+            raise ConfigError(f"model {self.name!r} is conditional: give one label per latent vector "
+                              f"(0..{self.info.num_classes - 1})")
+        labels = self.check_sample_args(len(z), labels, {}) if labels is not None else None
+        k = None
+        if self.config.n_generators > 1:
+            if not 0 <= generator_index < self.config.n_generators:
+                raise ConfigError(f"generator_index must be in 0..{self.config.n_generators - 1}, got {generator_index}")
+            k = torch.full((len(z),), generator_index, dtype=torch.long, device=self.device)
+        return self._decode(z, labels, k)
+
+    @torch.no_grad()
+    def sample(self, n, labels=None, generator=None, **options):
+        labels = self.check_sample_args(n, labels, options)
+        if self.conditional and labels is None:
+            labels = torch.randint(self.info.num_classes, (n,), generator=generator, device=self.device)
+        z = torch.randn(n, self.latent_dim, generator=generator, device=self.device)
+        k = None
+        if self.config.n_generators > 1:  # MGAN: each sample from a generator drawn uniformly
+            k = torch.randint(self.config.n_generators, (n,), generator=generator, device=self.device)
+        return self._decode(z, labels, k)
+
+
+def _dcgan_init(m: nn.Module) -> None:
+    """N(0, 0.02) weights (Radford et al. 2016); for spectrally normalised layers, the raw weight."""
+    if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+        w = m.parametrizations.weight.original if parametrize.is_parametrized(m, "weight") else m.weight
+        nn.init.normal_(w, 0.0, 0.02)
+        if m.bias is not None:
+            nn.init.zeros_(m.bias)
+    elif isinstance(m, nn.BatchNorm2d):
+        nn.init.normal_(m.weight, 1.0, 0.02)
+        nn.init.zeros_(m.bias)

@@ -1,0 +1,148 @@
+"""Tables to *codes* and back: a float64 matrix (rows, columns) that every tabular model starts from.
+
+One-hot columns hold their code (a level, then the rare code, then the missing code, see
+:class:`~genlab.tabular.schema.Column`); mode columns hold their number (datetimes as days since 1970),
+NaN when missing. ``from_codes`` undoes it: rare codes become one of the pooled values (drawn by their
+training frequency), numbers are clipped to the training range and rounded like the input, and missing
+values come back as missing, so that a writer can spell them as the input did.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ..errors import DataError
+from .schema import Column, TableSchema, _days, _examples, _is_text, _plain, missing_mask
+
+
+def to_codes(schema: TableSchema, df: pd.DataFrame, unseen: str = "error") -> np.ndarray:
+    """Codes of ``df``'s columns named in ``schema``.
+
+    ``unseen="error"`` raises :class:`DataError` for a value the schema has never seen; ``"nearest"``
+    maps it to the rare code, else the missing code, else the most frequent level (for held-out data).
+    """
+    absent = [c.name for c in schema.columns if c.name not in df.columns]
+    if absent:
+        raise DataError(f"the table has no column(s) {', '.join(map(repr, absent))} that the model was trained on; "
+                        f"its columns: {', '.join(map(str, df.columns))}")
+    na_values = schema.options.get("na_values", ())
+    out = np.empty((len(df), len(schema.columns)), dtype=np.float64)
+    for j, col in enumerate(schema.columns):
+        s = df[col.name]
+        miss = missing_mask(s, na_values)
+        out[:, j] = _level_codes(col, s, miss, unseen) if col.onehot else _numbers(col, s, miss)
+    return out
+
+
+def _keys(col: Column, s: pd.Series):
+    if col.numeric:
+        return pd.to_numeric(s.astype("str").str.strip() if _is_text(s) else s, errors="coerce").to_numpy(np.float64)
+    if _is_text(s):
+        return s.astype("str").str.strip().to_numpy(dtype=object)
+    return np.array([_plain(v) for v in s.to_numpy()], dtype=object) if len(s) else np.array([], dtype=object)
+
+
+def _level_codes(col: Column, s: pd.Series, miss: np.ndarray, unseen: str) -> np.ndarray:
+    keys = _keys(col, s)
+    index = pd.Index(np.array(col.levels, dtype=np.float64 if col.numeric else object))
+    codes = index.get_indexer(keys).astype(np.float64)
+    if col.rare:
+        rare = pd.Index(np.array(col.rare, dtype=np.float64 if col.numeric else object)).get_indexer(keys) >= 0
+        codes[rare] = col.rare_code
+    if col.n_missing:
+        codes[miss] = col.missing_code
+    bad = (codes < 0) & ~(miss if col.n_missing else np.zeros_like(miss))
+    if bad.any():
+        if unseen == "error":
+            what = "missing values" if (bad & miss).all() else f"values never seen in the training data (e.g. {_examples(keys[bad & ~miss])})"
+            raise DataError(f"column {col.name!r} has {int(bad.sum())} {what}; known values: "
+                            f"{_examples(col.levels + (col.rare or []), 12)}")
+        fallback = col.rare_code if col.rare else col.missing_code if col.n_missing else int(np.argmax(col.counts[: len(col.levels)]))
+        codes[bad] = fallback
+    return codes
+
+
+def _numbers(col: Column, s: pd.Series, miss: np.ndarray) -> np.ndarray:
+    present = s[~miss]
+    if col.kind == "datetime":
+        text = present.astype("str").str.strip() if _is_text(present) else present
+        dt = pd.to_datetime(text, format=col.datetime_format, errors="coerce")
+        values, bad = _days(dt.fillna(pd.Timestamp(0))), dt.isna().to_numpy()
+    else:
+        num = pd.to_numeric(present.astype("str").str.strip() if _is_text(present) else present, errors="coerce")
+        values, bad = num.to_numpy(np.float64), num.isna().to_numpy()
+    if bad.any():
+        raise DataError(f"column {col.name!r} is {col.kind} but has {int(bad.sum())} values that are not "
+                        f"{'dates' if col.kind == 'datetime' else 'numbers'} (e.g. {_examples(present[bad])})")
+    out = np.full(len(s), np.nan)
+    out[~miss] = values
+    return out
+
+
+# ----------------------------------------------------------------------------- back to a table
+
+
+def typed_frame(schema: TableSchema, df: pd.DataFrame) -> pd.DataFrame:
+    """``df``'s modelled columns, values unchanged, with the dtypes ``from_codes`` gives (numbers parsed,
+    missing values as NA): real tables in the form of generated ones, for metrics."""
+    na_values = schema.options.get("na_values", ())
+    out = {}
+    for col in schema.columns:
+        if col.name not in df.columns:
+            raise DataError(f"the table has no column {col.name!r}; its columns: {', '.join(map(str, df.columns))}")
+        s = df[col.name]
+        miss = missing_mask(s, na_values)
+        if col.numeric:
+            out[col.name] = _numbers_out(col, _numbers(col, s, miss), clip=False)
+        else:
+            values = _keys(col, s)
+            values[miss] = None
+            bools = col.kind == "boolean" and all(isinstance(v, bool) for v in col.levels + (col.rare or []))
+            out[col.name] = pd.Series(values, dtype=("boolean" if miss.any() else bool) if bools else "str")
+    return pd.DataFrame(out, index=pd.RangeIndex(len(df)))
+
+
+def from_codes(schema: TableSchema, codes: np.ndarray, rng: np.random.Generator | None = None) -> pd.DataFrame:
+    """The table that ``codes`` stand for, with the input's columns, types and spellings."""
+    rng = rng or np.random.default_rng(0)
+    codes = np.asarray(codes, dtype=np.float64)
+    return pd.DataFrame({col.name: (_levels_out(col, codes[:, j], rng) if col.onehot else _numbers_out(col, codes[:, j]))
+                         for j, col in enumerate(schema.columns)}, index=pd.RangeIndex(len(codes)))
+
+
+def _levels_out(col: Column, code: np.ndarray, rng: np.random.Generator) -> pd.Series:
+    code = np.clip(np.nan_to_num(np.rint(code), nan=0), 0, col.n_codes - 1).astype(np.int64)
+    table = np.array(list(col.levels) + ([None] if col.rare else []) + ([None] if col.n_missing else []), dtype=object)
+    values = table[code]
+    if col.rare:
+        is_rare = code == col.rare_code
+        p = np.asarray(col.rare_counts, dtype=np.float64)
+        values[is_rare] = np.array(col.rare, dtype=object)[rng.choice(len(p), int(is_rare.sum()), p=p / p.sum())]
+    missing = code == col.missing_code if col.n_missing else np.zeros(len(code), bool)
+    if col.numeric:
+        nums = np.where(missing, np.nan, values).astype(np.float64)
+        return _typed_numbers(col, nums, missing)
+    if col.kind == "boolean" and all(isinstance(v, bool) for v in col.levels + (col.rare or [])):
+        return pd.Series(values, dtype="boolean" if missing.any() else bool)
+    return pd.Series(values, dtype="str")
+
+
+def _numbers_out(col: Column, x: np.ndarray, clip: bool = True) -> pd.Series:
+    missing = np.isnan(x)
+    if clip:
+        x = np.clip(x, col.min, col.max)
+    if col.kind == "datetime":
+        seconds = np.rint(np.where(missing, 0, x) * (1 if col.decimals == 0 else 86_400)) * (86_400 if col.decimals == 0 else 1)
+        ns = (seconds * 1e9).astype("int64")
+        return pd.Series(np.where(missing, np.datetime64("NaT"), ns.astype("datetime64[ns]")), dtype="datetime64[ns]")
+    return _typed_numbers(col, x, missing)
+
+
+def _typed_numbers(col: Column, x: np.ndarray, missing: np.ndarray) -> pd.Series:
+    if col.decimals is not None:
+        x = np.round(x, col.decimals)
+    if col.kind == "discrete":
+        if missing.any():
+            return pd.Series(pd.array(np.where(missing, 0, x).astype(np.int64), dtype="Int64")).mask(missing)
+        return pd.Series(x.astype(np.int64))
+    return pd.Series(x)

@@ -1,0 +1,391 @@
+"""Column types of a table, inferred from its values and overridable by the user.
+
+A :class:`Column` records everything needed to turn values into model inputs and back (its kind, kept
+categories, rare categories, missing-value spelling, range, rounding, fitted modes), as plain JSON-friendly
+values, so a trained model can write records that look like its input without the data at hand.
+
+Kinds: ``continuous`` and ``discrete`` (integer) numbers, ``categorical``, ``boolean``, ``datetime``; and
+``ignore`` in overrides to leave a column out. Columns with few distinct values (categories, booleans,
+numbers with at most ``max_onehot`` values) are *one-hot* columns; the others are *mode* columns, encoded
+by mode-specific normalisation with a per-column Bayesian Gaussian mixture.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field, fields
+
+import numpy as np
+import pandas as pd
+
+from ..errors import ConfigError, DataError
+
+KINDS = ("continuous", "discrete", "categorical", "boolean", "datetime")
+NA_TOKENS = ("", "?", "NA", "N/A", "n/a", "#N/A", "<NA>", "NaN", "nan", "null", "NULL", "None")
+BOOL_SPELLINGS = ({"true", "false"}, {"yes", "no"}, {"t", "f"}, {"y", "n"})
+RARE = "<rare>"
+
+
+@dataclass
+class Column:
+    name: str
+    kind: str
+    levels: list | None = None  # one-hot columns: kept values (numbers ascending, others most frequent first)
+    counts: list[int] | None = None  # training rows per code: each level, then rare (if any), then missing (if any)
+    rare: list | None = None  # values pooled into the rare code
+    rare_counts: list[int] | None = None
+    n_missing: int = 0
+    na_token: str | None = None  # how missing values were spelled in a text file ("?", ""); None: a real NaN
+    min: float | None = None
+    max: float | None = None
+    decimals: int | None = None  # round numbers to this many decimals on output (None: no rounding;
+    # datetimes: 0 rounds to whole days, None to whole seconds)
+    datetime_format: str | None = None
+    modes: dict | None = None  # mode columns: {"mean": [...], "std": [...], "weight": [...]}
+
+    @property
+    def onehot(self) -> bool:
+        return self.levels is not None
+
+    @property
+    def numeric(self) -> bool:
+        return self.kind in ("continuous", "discrete", "datetime")
+
+    @property
+    def rare_code(self) -> int | None:
+        return len(self.levels) if self.onehot and self.rare else None
+
+    @property
+    def missing_code(self) -> int | None:
+        return len(self.levels) + bool(self.rare) if self.onehot and self.n_missing else None
+
+    @property
+    def n_codes(self) -> int:
+        """One-hot columns: levels + rare + missing codes."""
+        return len(self.levels) + bool(self.rare) + bool(self.n_missing)
+
+    def describe(self) -> str:
+        if self.onehot:
+            extra = f"{len(self.levels)} values" + (f" + {len(self.rare)} rare" if self.rare else "")
+        elif self.kind == "datetime":
+            extra = f"format {self.datetime_format}"
+        else:
+            extra = f"{self.min:g}..{self.max:g}" + (f", {len(self.modes['mean'])} modes" if self.modes else "")
+        miss = f", {self.n_missing} missing" + (f" as {self.na_token!r}" if self.na_token is not None else "") if self.n_missing else ""
+        return f"{self.kind} ({extra}{miss})"
+
+
+@dataclass
+class TableSchema:
+    columns: list[Column]
+    target: str | None = None
+    n_rows: int = 0
+    source: str = ""
+    options: dict = field(default_factory=dict)  # inference settings, kept for the record
+
+    @property
+    def names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    def column(self, name: str) -> Column:
+        for c in self.columns:
+            if c.name == name:
+                return c
+        import difflib
+
+        close = difflib.get_close_matches(name, self.names, n=3)
+        hint = f" (did you mean {', '.join(map(repr, close))}?)" if close else ""
+        raise ConfigError(f"no column {name!r} in this table{hint}; columns: {', '.join(self.names)}")
+
+    def index(self, name: str) -> int:
+        return self.names.index(self.column(name).name)
+
+    def to_meta(self) -> dict:
+        return {"columns": [asdict(c) for c in self.columns], "target": self.target, "n_rows": self.n_rows,
+                "source": self.source, "options": self.options}
+
+    @classmethod
+    def from_meta(cls, meta: dict) -> "TableSchema":
+        if "columns" not in meta:
+            raise DataError("this data description has no table schema (meta['columns']); it is not table data")
+        known = {f.name for f in fields(Column)}
+        cols = [Column(**{k: v for k, v in c.items() if k in known}) for c in meta["columns"]]
+        return cls(cols, meta.get("target"), meta.get("n_rows", 0), meta.get("source", ""), meta.get("options", {}))
+
+    def summary(self) -> str:
+        width = max(len(c.name) for c in self.columns)
+        lines = [f"  {c.name:<{width}}  {c.describe()}" + ("   <- target" if c.name == self.target else "")
+                 for c in self.columns]
+        return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------- overrides
+
+
+def parse_overrides(spec: str | dict | None) -> dict:
+    """Schema overrides from a YAML/JSON file path, an inline ``"col=kind,col=kind"`` string or a dict.
+
+    The file holds ``columns: {name: kind}`` (or ``{name: {kind: ...}}``) and optionally ``target``,
+    ``names`` (column names for a file without header) and ``na_values`` (extra missing-value spellings).
+    """
+    if spec is None:
+        return {}
+    if isinstance(spec, dict):
+        data = spec
+    else:
+        from pathlib import Path
+
+        path = Path(spec).expanduser()
+        if path.suffix.lower() in (".yaml", ".yml", ".json") or path.is_file():
+            data = _read_schema_file(path)
+        elif "=" in spec:
+            data = {"columns": dict(item.split("=", 1) for item in spec.split(",") if item.strip())}
+        else:
+            raise ConfigError(f"data.schema {spec!r} is neither a schema file (.yaml) nor 'column=kind,...'")
+    unknown = set(data) - {"columns", "target", "names", "na_values"}
+    if unknown:
+        raise ConfigError(f"schema: unknown key(s) {', '.join(sorted(unknown))}; use columns, target, names, na_values")
+    cols = {}
+    for name, v in (data.get("columns") or {}).items():
+        kind = v.get("kind") if isinstance(v, dict) else v
+        kind = str(kind).strip().lower()
+        if kind not in KINDS + ("ignore",):
+            raise ConfigError(f"schema: column {name!r} has kind {kind!r}; use one of {', '.join(KINDS + ('ignore',))}")
+        cols[str(name).strip()] = kind
+    names = data.get("names")
+    if names is not None and (not isinstance(names, list) or not all(isinstance(n, str) for n in names)):
+        raise ConfigError("schema: names must be a list of column names")
+    return {"columns": cols, "target": data.get("target"), "names": names, "na_values": list(data.get("na_values") or [])}
+
+
+def _read_schema_file(path) -> dict:
+    import json
+
+    import yaml
+
+    if not path.is_file():
+        raise ConfigError(f"schema file {path} does not exist")
+    try:
+        text = path.read_text(encoding="utf-8")
+        data = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
+    except (ValueError, yaml.YAMLError, UnicodeDecodeError) as e:
+        raise ConfigError(f"schema file {path} could not be read: {e}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"schema file {path} must hold a mapping with a 'columns' section, e.g. columns: {{age: discrete}}")
+    return data
+
+
+# ----------------------------------------------------------------------------- inference
+
+
+def missing_mask(s: pd.Series, na_values=()) -> np.ndarray:
+    """Missing cells: NaN/None, or text equal (after stripping) to a missing-value spelling."""
+    miss = s.isna().to_numpy().copy()
+    if _is_text(s):
+        tokens = set(NA_TOKENS) | set(na_values)
+        miss |= s.astype("str").str.strip().isin(tokens).to_numpy() & ~miss
+    return miss
+
+
+def _is_text(s: pd.Series) -> bool:
+    return pd.api.types.is_string_dtype(s) or pd.api.types.is_object_dtype(s) or isinstance(s.dtype, pd.CategoricalDtype)
+
+
+def _decimals(text: pd.Series) -> int:
+    frac = text.str.extract(r"\.(\d+)$", expand=False).dropna()
+    return int(min(6, frac.str.len().max())) if len(frac) else 0
+
+
+def _examples(values, k: int = 3) -> str:
+    return ", ".join(repr(v) for v in list(dict.fromkeys(values))[:k])
+
+
+def infer_column(name: str, s: pd.Series, kind: str | None = None, na_values=(), max_onehot: int = 20) -> tuple[Column, np.ndarray]:
+    """Infer (or apply the forced ``kind`` of) one column; returns it and its numeric values (mode columns)."""
+    miss = missing_mask(s, na_values)
+    present = s[~miss]
+    if len(present) == 0:
+        raise DataError(f"column {name!r} is empty: all {len(s)} values are missing; drop it from the file "
+                        f"or mark it ignore in the schema ({name}: ignore)")
+    col = Column(name, kind or "", n_missing=int(miss.sum()))
+    if col.n_missing and _is_text(s):
+        tokens = s[miss].dropna().astype("str").str.strip()
+        col.na_token = tokens.mode().iloc[0] if len(tokens) else None
+    text = present.astype("str").str.strip() if _is_text(present) else None
+
+    if kind is None:
+        kind = _guess_kind(name, present, text)
+    col.kind = kind
+    if kind == "boolean":
+        values = text if text is not None else present
+        if values.nunique() > 2:
+            raise DataError(f"column {name!r} is declared boolean but has {values.nunique()} distinct values "
+                            f"(e.g. {_examples(values)}); declare it categorical")
+    if kind in ("categorical", "boolean"):
+        return col, (text if text is not None else present)
+    if kind == "datetime":
+        fmt = pd.tseries.api.guess_datetime_format(text.iloc[0]) if text is not None else None
+        dt = pd.to_datetime(text if text is not None else present, format=fmt, errors="coerce")
+        if dt.isna().any():
+            bad = (text if text is not None else present)[dt.isna().to_numpy()]
+            raise DataError(f"column {name!r} is datetime but {int(dt.isna().sum())} values are not dates in one "
+                            f"format (e.g. {_examples(bad)}); fix them or declare the column categorical")
+        col.datetime_format = fmt
+        values = _days(dt)
+        col.decimals = 0 if np.all(values == np.floor(values)) else None  # dates: whole days; else seconds
+    else:  # continuous | discrete
+        values = pd.to_numeric(text if text is not None else present, errors="coerce")
+        bad = values.isna().to_numpy()
+        if bad.any():
+            raise DataError(f"column {name!r} is declared {kind} but {int(bad.sum())} values are not numbers "
+                            f"(e.g. {_examples((text if text is not None else present)[bad])}); fix them or "
+                            f"declare it categorical in the schema")
+        values = values.to_numpy(dtype=np.float64)
+        if text is not None:
+            col.decimals = 0 if kind == "discrete" else _decimals(text)
+        elif kind == "discrete":
+            col.decimals = 0
+    values = np.asarray(values, dtype=np.float64)
+    col.min, col.max = float(values.min()), float(values.max())
+    if kind != "datetime" and len(np.unique(values)) <= max_onehot:
+        return col, values  # few distinct numbers: one-hot levels (set by the caller)
+    col.modes = {}  # a mode column; fitted by the caller (all columns at once)
+    return col, values
+
+
+def _guess_kind(name: str, present: pd.Series, text: pd.Series | None) -> str:
+    if pd.api.types.is_bool_dtype(present):
+        return "boolean"
+    if pd.api.types.is_datetime64_any_dtype(present):
+        return "datetime"
+    if pd.api.types.is_numeric_dtype(present):
+        v = present.to_numpy(dtype=np.float64)
+        return "discrete" if np.all(v == np.round(v)) else "continuous"
+    lower = set(text.str.lower().unique()[:3])
+    if len(lower) <= 2 and any(lower <= spell for spell in BOOL_SPELLINGS) and text.nunique() <= 2:
+        return "boolean"
+    nums = pd.to_numeric(text, errors="coerce")
+    n_num = int(nums.notna().sum())
+    if n_num == len(text):
+        return "discrete" if text.str.fullmatch(r"[+-]?\d+").all() else "continuous"
+    if n_num >= 0.5 * len(text):
+        bad = text[nums.isna().to_numpy()]
+        raise DataError(f"column {name!r} mixes numbers and text: {n_num} numbers and {len(bad)} other values "
+                        f"(e.g. {_examples(bad)}); fix those values, add their spelling to na_values in a schema "
+                        f"file if they mean 'missing', or declare the column categorical ({name}: categorical)")
+    if n_num == 0 and _looks_like_dates(text):
+        return "datetime"
+    return "categorical"
+
+
+def _looks_like_dates(text: pd.Series) -> bool:
+    sample = text.iloc[:200]
+    if not sample.str.contains(r"\d").all() or not sample.str.contains(r"[-/:]").all():
+        return False
+    fmt = pd.tseries.api.guess_datetime_format(sample.iloc[0])
+    return fmt is not None and pd.to_datetime(text, format=fmt, errors="coerce").notna().all()
+
+
+def _days(dt: pd.Series) -> np.ndarray:
+    """Datetimes as float days since 1970-01-01."""
+    return (dt.to_numpy(dtype="datetime64[ns]").astype(np.int64) / 86_400e9).astype(np.float64)
+
+
+def _set_levels(col: Column, values, n_rows: int, rare_fraction: float, max_levels: int) -> None:
+    """One-hot levels with their counts (numbers ascending, other values most frequent first, ties by
+    value); values seen fewer than ``rare_fraction * n_rows`` times, or beyond ``max_levels``, are pooled
+    into one rare code when there are at least two of them."""
+    counts = pd.Series(values).value_counts()
+    keys = [_plain(v) for v in counts.index]
+    n = counts.to_numpy()
+    order = np.argsort(keys, kind="stable") if col.numeric else np.lexsort((np.array(keys, dtype=str), -n))
+    keys, n = [keys[i] for i in order], n[order]
+    rare = (n < max(2, rare_fraction * n_rows)) | (np.arange(len(n)) >= max_levels)
+    if rare.all():
+        rare[0] = False
+    if rare.sum() < 2:
+        rare[:] = False
+    col.levels = [k for k, r in zip(keys, rare) if not r]
+    col.rare = [k for k, r in zip(keys, rare) if r] or None
+    col.rare_counts = [int(v) for v in n[rare]] or None
+    col.counts = [int(v) for v in n[~rare]] + ([int(n[rare].sum())] if col.rare else []) + (
+        [col.n_missing] if col.n_missing else [])
+    col.modes = None
+
+
+def _plain(v):
+    """numpy scalars to plain Python values (JSON)."""
+    if isinstance(v, (np.bool_, bool)):
+        return bool(v)
+    if isinstance(v, (np.integer,)):
+        return int(v)
+    if isinstance(v, (np.floating, float)):
+        return int(v) if float(v).is_integer() else float(v)
+    return str(v)
+
+
+def infer_schema(df: pd.DataFrame, overrides: dict | None = None, target: str | None = None, *,
+                 max_onehot: int = 20, rare_fraction: float = 5e-4, max_levels: int = 1000,
+                 n_modes: int = 10, source: str = "") -> TableSchema:
+    """Infer every column's kind (honouring ``overrides["columns"]``) and fit the encodings.
+
+    Raises :class:`DataError` for empty or mixed-type columns and :class:`ConfigError` for overrides or a
+    target that name columns the table does not have.
+    """
+    from .bgm import fit_bgm
+
+    overrides = overrides or {}
+    forced = overrides.get("columns", {})
+    missing = [n for n in forced if n not in df.columns]
+    if missing:
+        raise ConfigError(f"schema names column(s) {', '.join(map(repr, missing))} that the table does not have; "
+                          f"columns: {', '.join(map(str, df.columns))}")
+    target = target or overrides.get("target")
+    if target is not None and target not in df.columns:
+        import difflib
+
+        close = difflib.get_close_matches(str(target), [str(c) for c in df.columns], n=2)
+        hint = f" (did you mean {', '.join(map(repr, close))}?)" if close else ""
+        raise ConfigError(f"target column {target!r} is not in the table{hint}; columns: {', '.join(map(str, df.columns))}")
+    if len(df) == 0:
+        raise DataError(f"{source or 'the table'} has a header but no rows")
+    cols, mode_values = [], []
+    for name in df.columns:
+        kind = forced.get(str(name))
+        if kind == "ignore":
+            continue
+        col, values = infer_column(str(name), df[name], kind, overrides.get("na_values", ()), max_onehot)
+        if col.modes is None:
+            _set_levels(col, values, len(df), rare_fraction, max_levels)
+        else:
+            full = np.full(len(df), np.nan)
+            full[~missing_mask(df[name], overrides.get("na_values", ()))] = values
+            mode_values.append(full)
+        cols.append(col)
+    if target is not None and str(target) not in [c.name for c in cols]:
+        raise ConfigError(f"target column {target!r} is marked ignore in the schema")
+    if not cols:
+        raise DataError(f"{source or 'the table'} has no columns left to model (all are ignored)")
+    if mode_values:
+        fitted = iter(fit_bgm(np.stack(mode_values, 1), n_modes=n_modes))
+        for c in cols:
+            if c.modes is not None:
+                c.modes = next(fitted)
+    options = {"max_onehot": max_onehot, "rare_fraction": rare_fraction, "max_levels": max_levels,
+               "n_modes": n_modes, "na_values": list(overrides.get("na_values", ()))}
+    return TableSchema(cols, str(target) if target is not None else None, len(df), source, options)
+
+
+_SAFE_NAME = re.compile(r"^[A-Za-z_][\w\- .]*$")
+
+
+def schema_yaml(schema: TableSchema) -> str:
+    """The inferred kinds as an editable schema file."""
+    lines = ["# genlab table schema: change a kind (continuous, discrete, categorical, boolean, datetime)",
+             "# or write `ignore` to leave a column out; use with --schema this-file.yaml"]
+    if schema.target:
+        lines.append(f"target: {schema.target}")
+    lines.append("columns:")
+    for c in schema.columns:
+        key = c.name if _SAFE_NAME.match(c.name) else repr(c.name)
+        lines.append(f"  {key}: {c.kind}   # {c.describe()}")
+    return "\n".join(lines) + "\n"
