@@ -57,7 +57,8 @@ def measure(name: str, cls, shape: tuple[int, ...], batch_size: int, steps: int)
     for _ in range(4):
         model.sample(500, generator=gen)
     swall, scpu = time.perf_counter() - s0, time.process_time() - sc0
-    params = {k: sum(p.numel() for p in getattr(model, k).parameters()) for k in ("generator", "discriminator")}
+    params = {"generator": sum(p.numel() for p in model.generator.parameters()),
+              "discriminator": sum(p.numel() for p in model.d_parameters())}
     return {"model": name, "train_img_per_s_cpu": batch_size * steps / cpu, "train_img_per_s_wall": batch_size * steps / wall,
             "sample_img_per_s_cpu": 2000 / scpu, "sample_img_per_s_wall": 2000 / swall,
             "d_steps": model.config.d_steps, "params_g": params["generator"], "params_d": params["discriminator"]}

@@ -5,11 +5,13 @@
 The "generated" set is N real training images and the reference is N test images, so the values printed
 are also the real-data baseline: what a perfect model scores at this sample size. The copy detector
 searches the remaining training images (60,000 - N for MNIST). Feature extraction is timed separately.
+Wall and CPU seconds (all threads) are both shown: on a shared machine the CPU time is the steadier number.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import time
 from pathlib import Path
@@ -33,49 +35,54 @@ def main(argv=None) -> None:
     p.add_argument("--json", help="also write the results here")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
+    load_before = f"{os.getloadavg()[0]:.1f}"
 
     cfg = DataConfig(name=args.dataset, root=args.root, download=False)
     train, test = load_data(cfg, "image", "train"), load_data(cfg, "image", "test")
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     net = get_feature_extractor(args.dataset)
-    load_s = time.perf_counter() - t0
+    load_s, load_cpu = time.perf_counter() - t0, time.process_time() - c0
     fake = train.tensors["x"][: args.n].float() / 255
     rest = TensorDataset({k: v[args.n :] for k, v in train.tensors.items()}, train.info)
-    t0 = time.perf_counter()
-    out = evaluate_samples(fake, rest, test, net, n=args.n, baseline=False)
-    total = time.perf_counter() - t0
-    sec = out["seconds"]
-
-    feat = sec["features_fake"] + sec["features_real"]
+    t0, c0 = time.perf_counter(), time.process_time()
+    out = evaluate_samples(fake, rest, test, net, n=args.n, baseline=False, log=lambda m: print("  " + m, flush=True))
+    total, total_cpu = time.perf_counter() - t0, time.process_time() - c0
+    sec, cpu = {**out["seconds"], "load": load_s}, {**out["cpu_seconds"], "load": load_cpu}
+    metric_keys = ("fid", "kid", "inception_score", "prdc", "class_modes", "memorisation", "birthday")
     rows = [
-        ("load extractor", load_s, f"test accuracy {net.meta['test_accuracy']:.4f}"),
-        (f"features: {out['n_fake']} fake + {out['n_real']} real", feat, ""),
-        (f"features: {out['n_train']} train (copy detector)", sec["features_train"], ""),
-        ("FID", sec["fid"], f"{out['fid']['value']:.4f}"),
-        ("KID (100 x 1000)", sec["kid"], f"{out['kid']['mean']:.2e} ± {out['kid']['std']:.1e}"),
-        ("Inception Score (10 splits)", sec["inception_score"],
+        ("load extractor", "load", f"test accuracy {net.meta['test_accuracy']:.4f}"),
+        (f"features: {out['n_fake']} fake + {out['n_real']} real", ("features_fake", "features_real"), ""),
+        (f"features: {out['n_train']} train (copy detector)", "features_train", ""),
+        ("FID", "fid", f"{out['fid']['value']:.4f}"),
+        ("KID (100 x 1000)", "kid", f"{out['kid']['mean']:.2e} ± {out['kid']['std']:.1e}"),
+        ("Inception Score (10 splits)", "inception_score",
          f"{out['inception_score']['mean']:.3f} ± {out['inception_score']['std']:.3f}"),
-        ("precision / recall / density / coverage (k=5)", sec["prdc"],
+        ("precision / recall / density / coverage (k=5)", "prdc",
          " / ".join(f"{out['prdc'][k]:.3f}" for k in ("precision", "recall", "density", "coverage"))),
-        ("class-mode coverage", sec["class_modes"],
+        ("class-mode coverage", "class_modes",
          f"{out['class_modes']['covered']:.2f}, KL {out['class_modes']['kl_uniform']:.4f}"),
-        ("memorisation (copy detector)", sec["memorisation"],
+        ("memorisation (copy detector)", "memorisation",
          f"copy fraction {out['memorisation']['copy_fraction']:.4f}, flagged {out['memorisation']['flagged']}"),
-        ("birthday support (calibrate + fake + real)", sec["birthday"],
+        ("birthday support (calibrate + fake + real)", "birthday",
          f"fake {out['birthday']['fake']['support']:.3g} (s={out['birthday']['fake']['batch_size']}), "
          f"real {out['birthday']['real']['support']:.3g} (s={out['birthday']['real']['batch_size']})"),
     ]
-    metrics_s = sum(sec[k] for k in ("fid", "kid", "inception_score", "prdc", "class_modes", "memorisation", "birthday"))
+
+    def both(keys) -> str:
+        keys = (keys,) if isinstance(keys, str) else keys
+        return f"{sum(sec[k] for k in keys):7.2f} | {sum(cpu[k] for k in keys):7.2f}"
+
     print(f"{args.dataset}, {out['n_fake']} vs {out['n_real']}, torch {torch.__version__}, {args.threads} threads, "
           f"{platform.processor() or platform.machine()}")
-    print(f"| {'step':<48} | {'seconds':>7} | value")
-    print(f"|{'-' * 50}|{'-' * 9}|------")
-    for name, s, value in rows:
-        print(f"| {name:<48} | {s:7.2f} | {value}")
-    print(f"| {'metrics only (without feature extraction)':<48} | {metrics_s:7.2f} |")
-    print(f"| {'total (evaluate_samples)':<48} | {total:7.2f} |")
+    print(f"load average before/after: {load_before} / {os.getloadavg()[0]:.1f}")
+    print(f"| {'step':<48} | {'wall s':>7} | {'CPU s':>7} | value |")
+    print(f"|{'-' * 50}|{'-' * 9}|{'-' * 9}|-------|")
+    for name, keys, value in rows:
+        print(f"| {name:<48} | {both(keys)} | {value} |")
+    print(f"| {'metrics only (no feature extraction)':<48} | {both(metric_keys)} | |")
+    print(f"| {'total (evaluate_samples)':<48} | {total:7.2f} | {total_cpu:7.2f} | |")
     if args.json:
-        Path(args.json).write_text(json.dumps({"args": vars(args), "total_s": total, "load_s": load_s, **out}, indent=2))
+        Path(args.json).write_text(json.dumps({"args": vars(args), "total_s": total, "total_cpu_s": total_cpu, **out}, indent=2))
 
 
 if __name__ == "__main__":

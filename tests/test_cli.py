@@ -78,9 +78,16 @@ def test_sample_count_must_be_positive(cli, tmp_path):
 
 
 def test_quickstart_small(cli, tmp_path):
-    r = cli("quickstart", "--out", tmp_path / "qs", "--scale", 0.02, "--quiet")
+    r = cli("quickstart", "--out", tmp_path / "qs", "--scale", 0.02, "-n", 300, "--quiet")
     assert r.exit_code == 0, r.output
     for name in ("gmm", "vae", "dcgan"):
         assert (tmp_path / "qs" / name / "samples.png").is_file()
         assert (tmp_path / "qs" / name / "ckpt" / "model.safetensors").is_file()
         assert name in r.output
+    assert "nn-copy of training data" in r.output and "real data" in r.output
+    html = (tmp_path / "qs" / "comparison.html").read_text()
+    assert "<table>" in html and "data:image/png;base64," in html and "http" not in html
+    rows = json.loads((tmp_path / "qs" / "comparison.json").read_text())
+    copy_row = next(r for r in rows if r["model"] == "nn-copy of training data")
+    assert copy_row["memorisation"]["flagged"] is True
+    assert all(not r["memorisation"]["flagged"] for r in rows if r["model"] in ("gmm", "vae", "dcgan"))

@@ -211,6 +211,7 @@ def test_bad_input_errors(call, match):
 # ----------------------------------------------------------------------------- reference implementation
 
 
+@pytest.mark.filterwarnings("ignore:Metric `Kernel Inception Distance`")
 def test_agrees_with_torchmetrics():
     pytest.importorskip("torchmetrics")
     from torchmetrics.image.fid import FrechetInceptionDistance

@@ -1,4 +1,5 @@
 """The GAN family: variants, training behaviour, sampling / decoding, save -> load, clashing options, CLI."""
+import json
 import warnings
 
 import numpy as np
@@ -50,6 +51,17 @@ def test_variants_train_and_sample_images(tmp_path, name):
     logs = genlab.training.checkpoint.read_metrics(tmp_path / name)[-1]
     assert np.isfinite(logs["loss_d"]) and "diversity" in logs and "d_real" in logs
     assert ("wdist" in logs) == (name in ("wgan", "wgan-gp"))
+
+
+@pytest.mark.parametrize("shape", [(3, 32, 32), (1, 64, 64), (3, 28, 28)])
+def test_conv_architectures_follow_the_image_size(shape):
+    from genlab.data.base import DataInfo
+
+    info = DataInfo("image", shape, num_classes=10)
+    m = build_model("cgan", {**TINY, "cond_d": "projection"}, info).eval()
+    x = m.sample(2, labels=torch.tensor([1, 2]))
+    assert x.shape == (2, *shape)
+    assert m.discriminator(x * 2 - 1, torch.tensor([1, 2])).adv.shape == (2,)
 
 
 def test_gan_learns_the_scale_of_the_ring(tmp_path):
@@ -174,3 +186,16 @@ def test_cli_train_and_sample_a_label(tmp_path):
     r = CliRunner().invoke(main, ["train", "wgan", "--data", "ring8", "--out", str(tmp_path / "x"),
                                   "--set", "model.gp_weight=10"])
     assert r.exit_code == 2 and "model.clip" in r.output and "model.gp_weight" in r.output
+    r = CliRunner().invoke(main, ["modes", str(run), "-n", "100", "--json", "-o", str(tmp_path / "m.png")])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.output.splitlines()[0])["num_modes"] == 8 and (tmp_path / "m.png").is_file()
+
+
+def test_cli_interpolate_and_modes_errors(tmp_path):
+    run = tmp_path / "dc"
+    genlab.train("dcgan", DataConfig(name="digits", limit=64), run, model_config=TINY, max_steps=2, **FAST)
+    r = CliRunner().invoke(main, ["interpolate", str(run), "--steps", "5", "--pairs", "2", "-o", str(tmp_path / "i.png")])
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "i.png").is_file()
+    r = CliRunner().invoke(main, ["modes", str(run)])
+    assert r.exit_code == 2 and "modes are unknown" in r.output

@@ -137,7 +137,8 @@ def test_overrides_from_file_and_inline(tmp_path):
     df = make_table(60)
     (tmp_path / "s.yaml").write_text("columns:\n  kids: categorical\n  joined: ignore\ntarget: group\n")
     schema = infer_schema(df, parse_overrides(str(tmp_path / "s.yaml")))
-    assert schema.column("kids").kind == "categorical" and schema.column("kids").levels == ["0", "1", "2", "3"][: len(schema.column("kids").levels)] or True
+    kids = schema.column("kids")
+    assert kids.kind == "categorical" and sorted(kids.levels) == sorted(set(df["kids"]))  # spellings, not numbers
     assert "joined" not in schema.names and schema.target == "group"
     inline = infer_schema(df, parse_overrides("age=continuous,member=categorical"))
     assert inline.column("age").kind == "continuous" and inline.column("member").kind == "categorical"
@@ -192,7 +193,7 @@ def test_round_trip_is_exact_except_pooled_rare_values(table):
             continue
         pd.testing.assert_series_equal(back[c], expected[c], check_names=False)
     rare = df["city"].isin(["Brest", "Metz"]).to_numpy()
-    assert (back["city"][~rare] == expected["city"][~rare]).all() | back["city"][~rare].isna().eq(expected["city"][~rare].isna()).all()
+    assert back["city"][~rare].fillna("<na>").equals(expected["city"][~rare].fillna("<na>"))
     assert back["city"][rare].isin(["Brest", "Metz"]).all()
     assert back["city"].isna().sum() == 20 and back["income"].isna().sum() == 15  # missing pattern kept
 

@@ -165,8 +165,8 @@ def test_evaluation_report_has_reference_rows_and_embedded_plots(runs, csv, tmp_
     from genlab.tabular.evaluate import INDEPENDENT_ROW, REAL_ROW, evaluate_table_run
 
     out = tmp_path / "report.html"
-    res = evaluate_table_run(runs["table-gmm"], out_html=out, evaluators=["decision_tree"])
-    summary = res["summary"]
+    res = evaluate_table_run(runs["table-gmm"], out_html=out, evaluators=["decision_tree"], n=300)
+    summary = res["_summary"]
     assert list(summary.index) == [REAL_ROW, "table-gmm", INDEPENDENT_ROW]
     assert {"quality", "detection_auc", "utility_f1", "privacy_share", "exact_copies"} <= set(summary.columns)
     assert summary.loc[INDEPENDENT_ROW, "column_shapes"] == 1.0
@@ -175,3 +175,14 @@ def test_evaluation_report_has_reference_rows_and_embedded_plots(runs, csv, tmp_
     assert "http://" not in html and "https://" not in html and out.with_suffix(".json").is_file()
     with pytest.raises(ConfigError, match="no column 'salary'"):
         evaluate_table_run(runs["table-gmm"], target="salary")
+
+
+def test_genlab_evaluate_command_uses_the_table_evaluator(runs, csv, tmp_path):
+    held_out = tmp_path / "held_out.csv"
+    make_table(120, seed=5).to_csv(held_out, index=False)
+    res = CliRunner().invoke(main, ["evaluate", str(runs["nn-copy"]), "--data", str(csv), "--test", str(held_out),
+                                    "-n", "200"])
+    assert res.exit_code == 0, res.output
+    report = (runs["nn-copy"] / "report.html").read_text()
+    assert "independent columns" in report and "Pairwise associations" in report
+    assert '"exact_copies": 1.0' in (runs["nn-copy"] / "eval.json").read_text().replace("\n", "")

@@ -170,9 +170,10 @@ def _print_summary(run: Path) -> None:
 @click.option("--data", default="digits", show_default=True, help="dataset to train on")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--scale", type=float, default=1.0, show_default=True, help="multiply the number of epochs")
+@click.option("-n", "n_eval", type=int, default=2000, show_default=True, help="samples per model for the comparison")
 @click.option("--quiet", is_flag=True, help="no progress bars")
-def quickstart(out, data, seed, scale, quiet) -> None:
+def quickstart(out, data, seed, scale, n_eval, quiet) -> None:
     """Train a Gaussian mixture, a VAE and a DCGAN on digits and compare them (no download, a few minutes)."""
     from .. import quickstart as qs
 
-    qs.run(out, data=data, seed=seed, progress=not quiet, scale=scale, echo=click.echo)
+    qs.run(out, data=data, seed=seed, progress=not quiet, scale=scale, n_eval=n_eval, echo=click.echo)

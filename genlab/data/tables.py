@@ -19,7 +19,7 @@ from ..config import DataConfig
 from ..errors import DataError
 from ..tabular.codes import to_codes
 from ..tabular.io import read_table
-from ..tabular.schema import TableSchema, infer_schema, parse_overrides
+from ..tabular.schema import infer_schema, parse_overrides
 from . import download, register_loader
 from .base import DataInfo, TensorDataset
 from .images import _holdout
@@ -80,6 +80,20 @@ def _key(cfg: DataConfig) -> tuple:
             cfg.target, cfg.limit, cfg.val_fraction)
 
 
+def read_splits(cfg: DataConfig, names: list[str] | None = None) -> tuple:
+    """(training rows, test rows or None, dataset name) as read, before any type inference: the test file
+    when there is one, else a ``val_fraction`` holdout; ``limit`` applies to the training rows."""
+    train_path, test_path, name = table_source(cfg)
+    df = read_table(train_path, names)
+    test_df = read_table(test_path, names or list(df.columns)) if test_path else None
+    if test_df is None:
+        test_df = df.iloc[_holdout(len(df), cfg.val_fraction, "test")] if len(df) > 1 else None
+        df = df.iloc[_holdout(len(df), cfg.val_fraction, "train")] if len(df) > 1 else df
+    if cfg.limit:
+        df = df.iloc[: cfg.limit]
+    return df, test_df, name
+
+
 def prepare_table(cfg: DataConfig) -> tuple:
     """Read the training table, infer and fit its schema; returns (schema, train codes, test codes or None,
     training DataFrame, test DataFrame or None), the frames as read. Cached for the last configuration, so
@@ -88,14 +102,7 @@ def prepare_table(cfg: DataConfig) -> tuple:
     if key in _CACHE:
         return _CACHE[key]
     overrides = parse_overrides(cfg.schema)
-    train_path, test_path, name = table_source(cfg)
-    df = read_table(train_path, overrides.get("names"))
-    test_df = read_table(test_path, overrides.get("names") or list(df.columns)) if test_path else None
-    if test_df is None:
-        test_df = df.iloc[_holdout(len(df), cfg.val_fraction, "test")] if len(df) > 1 else None
-        df = df.iloc[_holdout(len(df), cfg.val_fraction, "train")] if len(df) > 1 else df
-    if cfg.limit:
-        df = df.iloc[: cfg.limit]
+    df, test_df, name = read_splits(cfg, overrides.get("names"))
     target = cfg.target or ("income" if name == "adult" and not overrides.get("target") else None)
     schema = infer_schema(df, overrides, target, source=name)
     train = to_codes(schema, df)
@@ -120,6 +127,3 @@ def load_table(cfg: DataConfig, split: str) -> TensorDataset:
     info = DataInfo("table", (len(schema.columns),), name=Path(schema.source).stem or "table", meta=schema.to_meta())
     return TensorDataset({"x": torch.from_numpy(codes)}, info)
 
-
-def schema_of(info: DataInfo) -> TableSchema:
-    return TableSchema.from_meta(info.meta)

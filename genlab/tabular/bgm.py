@@ -94,3 +94,36 @@ def _fit_chunk(x: torch.Tensor, k: int, max_iter: int, alpha0: float, prune: flo
         out.append({"mean": (m[c][keep] * scale[c] + loc[c]).tolist(), "std": (std[c][keep] * scale[c]).tolist(),
                     "weight": (wc / wc.sum()).tolist()})
     return out
+
+
+def point_std(value: float) -> float:
+    """The width given to a point mode: far below any rounding, so it decodes to exactly its value."""
+    return 1e-9 * max(1.0, abs(value))
+
+
+def fit_column_modes(columns: list[np.ndarray], n_modes: int = 10, spike_share: float = 0.05, **kwargs) -> list[dict]:
+    """Modes of numeric columns (NaN: missing). A value held by at least ``spike_share`` of a column's
+    observed rows (the 0 of a zero-inflated amount, the 40 of hours per week) becomes a *point mode* of
+    zero width, so it is encoded and decoded exactly; the other values get a Bayesian Gaussian mixture
+    (:func:`fit_bgm`). Weights of each column sum to one."""
+    points, rest = [], []
+    for x in columns:
+        obs = x[~np.isnan(x)]
+        values, counts = np.unique(obs, return_counts=True)
+        share = counts / max(1, len(obs))
+        keep = share >= spike_share
+        left = np.where(np.isin(x, values[keep]), np.nan, x)
+        if (~np.isnan(left)).sum() == 1:  # a single value left over: a point mode too
+            keep |= np.isin(values, left[~np.isnan(left)])
+            left[:] = np.nan
+        points.append((values[keep], share[keep]))
+        rest.append(left)
+    todo = [i for i, r in enumerate(rest) if (~np.isnan(r)).any()]
+    fitted = dict(zip(todo, fit_bgm(np.stack([rest[i] for i in todo], 1), n_modes=n_modes, **kwargs))) if todo else {}
+    out = []
+    for i, (values, share) in enumerate(points):
+        m = fitted.get(i, {"mean": [], "std": [], "weight": []})
+        rest_weight = 1.0 - float(share.sum())
+        out.append({"mean": values.tolist() + m["mean"], "std": [point_std(v) for v in values] + m["std"],
+                    "weight": share.tolist() + [rest_weight * w for w in m["weight"]]})
+    return out

@@ -18,7 +18,9 @@ import pandas as pd
 import torch
 
 from ..errors import DataError
+from ..eval import register_evaluator
 from . import metrics as M
+from . import report
 
 REAL_ROW, INDEPENDENT_ROW = "real data (ceiling)", "independent columns"
 
@@ -30,16 +32,19 @@ def independent_columns(df: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
 
 
 def score(synth: pd.DataFrame, train: pd.DataFrame, test: pd.DataFrame, holdout: pd.DataFrame, target: str | None,
-          utility_train: pd.DataFrame | None = None, detection: str = "gbm", evaluators: list[str] | None = None,
-          seed: int = 0) -> tuple[dict, dict]:
-    """One comparison row (quality, marginal RMSE, detection AUC, utility, privacy) and the per-column scores."""
+          utility_train: pd.DataFrame | None = None, detection: str | tuple[str, ...] = "gbm",
+          evaluators: list[str] | None = None, seed: int = 0) -> tuple[dict, dict]:
+    """One comparison row (quality, marginal RMSE, detection AUC, utility, privacy) and the per-column scores.
+    ``detection`` names one detector (``detection_auc``) or several (the first is ``detection_auc``, the
+    others ``detection_auc_<name>``)."""
     shapes = M.column_shapes(train, synth)
     trends = M.pair_trends(train, synth)
     row = {"rows": len(synth), "column_shapes": float(np.mean(list(shapes.values()))),
            "pair_trends": float(trends["score"].mean()) if len(trends) else float("nan")}
     row["quality"] = float(np.nanmean([row["column_shapes"], row["pair_trends"]]))
     row["marginal_rmse"] = M.marginal_rmse(train, synth)
-    row["detection_auc"] = M.detection_auc(train, synth, detection, seed=seed)
+    for i, clf in enumerate((detection,) if isinstance(detection, str) else detection):
+        row["detection_auc" + (f"_{clf}" if i else "")] = M.detection_auc(train, synth, clf, seed=seed)
     if target is not None:
         util = M.ml_utility(synth if utility_train is None else utility_train, test, target, seed=seed, evaluators=evaluators)
         row.update({f"utility_{k}": v for k, v in util.items()})
@@ -64,69 +69,71 @@ def compare(candidates: dict[str, pd.DataFrame], train: pd.DataFrame, test: pd.D
     return pd.DataFrame(rows).T, pd.DataFrame(cols)
 
 
-def _frames(model, data: str | None, test: str | None, run_cfg: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Real training and test tables (typed like generated ones) from files, or from the run's own data."""
-    from ..config import DataConfig, from_dict
-    from ..data.tables import prepare_table
+def real_frames(schema, data_cfg, test: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Real training and test rows (typed like generated ones): ``data_cfg``'s splits, or its whole table
+    against the ``test`` file when one is given."""
+    from ..data.tables import read_splits, table_source
     from .codes import typed_frame
     from .io import read_table
+    from .schema import parse_overrides
 
-    if data is None or test is None:
-        _, _, _, train_df, test_df = prepare_table(from_dict(DataConfig, run_cfg["data_config"], "data"))
-        if test_df is None:
-            raise DataError("the run's data has no test split; give --test FILE")
-    if data is not None:
-        train_df = read_table(data)
-    if test is not None:
-        test_df = read_table(test, names=list(train_df.columns) if data is not None else None)
-    return typed_frame(model.schema, train_df), typed_frame(model.schema, test_df)
+    names = parse_overrides(data_cfg.schema).get("names")
+    if test is None:
+        train_df, test_df, _ = read_splits(data_cfg, names)
+    else:
+        train_df = read_table(table_source(data_cfg)[0], names)
+        test_df = read_table(test, names or list(train_df.columns))
+    if test_df is None or len(test_df) == 0:
+        raise DataError(f"{data_cfg.name} has no test rows; give a held-out table with --test FILE")
+    return typed_frame(schema, train_df), typed_frame(schema, test_df)
+
+
+@register_evaluator("table")
+def evaluate_table(model, run_dir, data_cfg, *, n: int | None = None, seed: int = 0, test: str | None = None,
+                   target: str | None = None, references: bool = True, detection="gbm",
+                   evaluators: list[str] | None = None, **_) -> dict:
+    """The table evaluator of ``genlab evaluate``: ``n`` rows (default: as many as the real training rows)
+    from ``model`` against the real rows of ``data_cfg`` (and the ``test`` file if given), with the two
+    reference rows. Utility predicts ``target`` (default: the run's ``data.target``; none: skipped)."""
+    target = target or model.schema.target
+    if target is not None:
+        model.schema.index(target)  # a clear error when the table has no such column
+    train, test_df = real_frames(model.schema, data_cfg, test)
+    synth = model.sample(n or len(train), generator=torch.Generator(device=model.device).manual_seed(seed))
+    summary, columns = compare({model.name: synth}, train, test_df, target, references, seed,
+                               detection=detection, evaluators=evaluators)
+    diff = (M.association_matrix(train) - M.association_matrix(synth, ref=train)).abs()
+    notes = [f"{len(synth)} synthetic rows from {run_dir}; real: {len(train)} training rows, {len(test_df)} test rows.",
+             "quality = mean of column shapes (1 - KS or 1 - TV per column) and pair trends (correlation / contingency "
+             "similarity); detection_auc: a classifier separating real from synthetic rows, 0.5 = indistinguishable.",
+             "privacy_share: synthetic rows closer to a training row than to a held-out row (about 0.5 is ideal; a "
+             "model copying its training rows scores above it); exact_copies: share identical to a training row."]
+    parts = report.sections(model.name, summary, columns, train, synth, diff, notes)
+    return {"model": model.name, "data": data_cfg.name, "test": test, "target": target, "n_samples": len(synth),
+            "seed": seed, "summary": summary.to_dict(orient="index"), "columns": columns.to_dict(),
+            "_summary": summary, "_sections": parts, "_html": "".join(f"<h3>{h}</h3>{body}" for h, body in parts)}
 
 
 def evaluate_table_run(run_dir: str | Path, data: str | None = None, test: str | None = None,
-                       out_html: str | Path | None = None, n: int | None = None, seed: int = 0,
-                       references: bool = True, target: str | None = None, **kwargs) -> dict:
-    """Sample ``n`` rows (default: as many as the real training rows) from the tabular model in
-    ``run_dir``, compare them with the real ``data`` (training rows) and ``test`` (held-out rows; both
-    default to the run's own data) and write an HTML report to ``out_html`` (plus a ``.json`` beside it).
-    Utility predicts ``target`` (default: the run's ``data.target``; none: no utility)."""
+                       out_html: str | Path | None = None, root: str | None = None, **options) -> dict:
+    """Python API: evaluate the table model in ``run_dir`` against ``data`` (default: the run's own) and
+    ``test``; writes the HTML report to ``out_html`` (and a ``.json`` beside it) when given."""
+    from ..eval import data_config_for
+    from ..eval.report import json_ready
     from ..training import checkpoint as ck
     from ..training import load
-    from . import report
 
     run_dir = Path(run_dir)
     cfg = ck.read_run_config(run_dir)
     model = load(run_dir)
     if getattr(model, "schema", None) is None:
         raise DataError(f"{run_dir} holds a {model.info.modality} model ({cfg['model']}), not a table model")
-    train, test_df = _frames(model, data, test, cfg)
-    synth = model.sample(n or len(train), generator=torch.Generator(device=model.device).manual_seed(seed))
-    target = target or model.schema.target
-    if target is not None:
-        model.schema.index(target)  # a clear error when the table has no such column
-    summary, columns = compare({cfg["model"]: synth}, train, test_df, target, references, seed, **kwargs)
-    result = {"run": str(run_dir), "model": cfg["model"], "target": target, "summary": summary, "columns": columns}
+    result = evaluate_table(model, run_dir, data_config_for(cfg, data, root), test=test, **options)
     if out_html is not None:
         out_html = Path(out_html)
         out_html.parent.mkdir(parents=True, exist_ok=True)
-        diff = (M.association_matrix(train) - M.association_matrix(synth, ref=train)).abs()
-        plots = [(c, report.column_plot(train[c], synth[c], f"{c}  (score {columns.loc[c, cfg['model']]:.3f})"))
-                 for c in train.columns]
-        notes = [f"{len(synth)} synthetic rows from {run_dir}; real: {len(train)} training rows, {len(test_df)} test rows.",
-                 "quality = mean of column shapes (1 - KS or 1 - TV per column) and pair trends (correlation / "
-                 "contingency similarity); detection_auc: 0.5 means real and synthetic rows cannot be told apart.",
-                 "privacy_share: share of synthetic rows closer to a training row than to a held-out row (about 0.5 "
-                 "is ideal, 1.0 means copies); exact_copies: share identical to a training row."]
-        out_html.write_text(report.render(f"genlab evaluation: {cfg['model']} ({run_dir.name})", summary, columns,
-                                          plots, report.heatmap(diff, "|association(real) - association(synthetic)|"),
-                                          notes), encoding="utf-8")
-        out_html.with_suffix(".json").write_text(json.dumps(
-            {**{k: v for k, v in result.items() if k not in ("summary", "columns")},
-             "summary": summary.to_dict(orient="index"), "columns": columns.to_dict()}, indent=2, default=float), encoding="utf-8")
+        title = f"genlab evaluation: {model.name} ({run_dir.name})"
+        out_html.write_text(report.render(title, result["_sections"]), encoding="utf-8")
+        out_html.with_suffix(".json").write_text(json.dumps(json_ready(result), indent=2), encoding="utf-8")
         result["html"] = str(out_html)
     return result
-
-
-def format_summary(summary: pd.DataFrame) -> str:
-    keep = [c for c in ("quality", "column_shapes", "pair_trends", "marginal_rmse", "detection_auc", "utility_f1",
-                        "utility_r2", "privacy_share", "exact_copies") if c in summary.columns]
-    return summary[keep].to_string(float_format=lambda v: f"{v:.3f}")

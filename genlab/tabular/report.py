@@ -1,12 +1,10 @@
-"""A self-contained HTML report: a metrics table, per-column distribution plots (real vs synthetic) and a
-heat map of the difference between real and synthetic pairwise associations. Figures are PNGs embedded as
-base64, so the file has no external assets. Matplotlib is used through its object API (no pyplot state).
+"""The HTML sections of a table evaluation: a metrics table, per-column distribution plots (real vs
+synthetic) and a heat map of the difference between real and synthetic pairwise associations. Figures are
+PNGs embedded as base64 (``genlab/eval/report.py`` builds the page), so the file has no external assets.
 """
 from __future__ import annotations
 
-import base64
 import html
-import io
 
 import numpy as np
 import pandas as pd
@@ -16,18 +14,11 @@ from .metrics import _labels, _numbers, is_numeric
 REAL, SYNTH = "#4c72b0", "#dd8452"
 
 
-def _png(fig) -> str:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-
-    FigureCanvasAgg(fig)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=80, bbox_inches="tight")
-    return base64.b64encode(buf.getvalue()).decode("ascii")
-
-
 def column_plot(real: pd.Series, synth: pd.Series, title: str, max_bars: int = 12) -> str:
     """Histogram (numbers) or bar chart of the most frequent categories, real vs synthetic; base64 PNG."""
     from matplotlib.figure import Figure
+
+    from ..eval.report import fig_b64
 
     fig = Figure(figsize=(3.6, 2.4))
     ax = fig.add_subplot()
@@ -49,11 +40,13 @@ def column_plot(real: pd.Series, synth: pd.Series, title: str, max_bars: int = 1
     ax.set_title(title, fontsize=9)
     ax.tick_params(labelsize=7)
     ax.legend(fontsize=7, frameon=False)
-    return _png(fig)
+    return fig_b64(fig)
 
 
 def heatmap(diff: pd.DataFrame, title: str) -> str:
     from matplotlib.figure import Figure
+
+    from ..eval.report import fig_b64
 
     n = len(diff)
     fig = Figure(figsize=(1.2 + 0.38 * n, 0.9 + 0.38 * n))
@@ -63,39 +56,33 @@ def heatmap(diff: pd.DataFrame, title: str) -> str:
     ax.set_yticks(range(n), diff.index, fontsize=7)
     ax.set_title(title, fontsize=9)
     fig.colorbar(im, ax=ax, shrink=0.8)
-    return _png(fig)
+    return fig_b64(fig)
 
 
 def _table(df: pd.DataFrame) -> str:
-    return df.to_html(float_format=lambda v: f"{v:.3f}", na_rep="–", border=0, classes="metrics")
+    return df.to_html(float_format=lambda v: f"{v:.3f}", na_rep="–", border=0)
 
 
-def render(title: str, summary: pd.DataFrame, column_scores: pd.DataFrame, plots: list[tuple[str, str]],
-           heat: str, notes: list[str]) -> str:
-    """The report as one HTML string."""
-    figs = "\n".join(f'<figure><img alt="{html.escape(name)}" src="data:image/png;base64,{png}"></figure>'
-                     for name, png in plots)
-    items = "".join(f"<li>{html.escape(n)}</li>" for n in notes)
-    return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
-<style>
-body {{ font-family: system-ui, sans-serif; margin: 2em; color: #222; }}
-table.metrics {{ border-collapse: collapse; font-size: 0.9em; }}
-table.metrics td, table.metrics th {{ padding: 0.25em 0.7em; border-bottom: 1px solid #ddd; text-align: right; }}
-.grid {{ display: flex; flex-wrap: wrap; gap: 0.5em; }}
-figure {{ margin: 0; }}
-</style></head><body>
-<h1>{html.escape(title)}</h1>
-<h2>Summary</h2>
-{_table(summary)}
-<ul>{items}</ul>
-<h2>Per-column fidelity</h2>
-{_table(column_scores)}
-<h2>Column distributions (real vs synthetic)</h2>
-<div class="grid">{figs}</div>
-<h2>Pairwise associations</h2>
-<p>Absolute difference between the real and synthetic association matrices (Pearson correlation for two
-numeric columns, Cramér's V otherwise); white is perfect.</p>
-<img alt="association difference" src="data:image/png;base64,{heat}">
-</body></html>
-"""
+def sections(name: str, summary: pd.DataFrame, column_scores: pd.DataFrame, real: pd.DataFrame, synth: pd.DataFrame,
+             association_diff: pd.DataFrame, notes: list[str]) -> list[tuple[str, str]]:
+    """(heading, HTML) sections for model ``name``: the comparison, per-column scores and plots, the
+    association heat map."""
+    from ..eval.report import img_tag
+
+    plots = "".join(img_tag(column_plot(real[c], synth[c], f"{c}  (score {column_scores.loc[c, name]:.3f})"), c)
+                    for c in real.columns)
+    items = "".join(f"<li class='note'>{html.escape(n)}</li>" for n in notes)
+    heat = img_tag(heatmap(association_diff, "|association(real) - association(synthetic)|"), "association difference")
+    return [
+        ("Comparison (with reference rows)", _table(summary) + f"<ul>{items}</ul>"),
+        ("Per-column fidelity (1 - KS for numbers, 1 - TV for categories)", _table(column_scores)),
+        ("Column distributions: real vs synthetic", f"<div>{plots}</div>"),
+        ("Pairwise associations", "<p class='note'>Absolute difference between the real and synthetic association "
+         "matrices (Pearson correlation for two numeric columns, Cramér's V otherwise); white is perfect.</p>" + heat),
+    ]
+
+
+def render(title: str, parts: list[tuple[str, str]]) -> str:
+    from ..eval.report import page
+
+    return page(title, parts)

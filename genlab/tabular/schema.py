@@ -40,7 +40,8 @@ class Column:
     decimals: int | None = None  # round numbers to this many decimals on output (None: no rounding;
     # datetimes: 0 rounds to whole days, None to whole seconds)
     datetime_format: str | None = None
-    modes: dict | None = None  # mode columns: {"mean": [...], "std": [...], "weight": [...]}
+    modes: dict | None = None  # mode columns: {"mean": [...], "std": [...], "weight": [...]} (frequent values
+    # first, as point modes of width ~0; see bgm.fit_column_modes)
 
     @property
     def onehot(self) -> bool:
@@ -331,7 +332,7 @@ def infer_schema(df: pd.DataFrame, overrides: dict | None = None, target: str | 
     Raises :class:`DataError` for empty or mixed-type columns and :class:`ConfigError` for overrides or a
     target that name columns the table does not have.
     """
-    from .bgm import fit_bgm
+    from .bgm import fit_column_modes
 
     overrides = overrides or {}
     forced = overrides.get("columns", {})
@@ -366,7 +367,7 @@ def infer_schema(df: pd.DataFrame, overrides: dict | None = None, target: str | 
     if not cols:
         raise DataError(f"{source or 'the table'} has no columns left to model (all are ignored)")
     if mode_values:
-        fitted = iter(fit_bgm(np.stack(mode_values, 1), n_modes=n_modes))
+        fitted = iter(fit_column_modes(mode_values, n_modes=n_modes))
         for c in cols:
             if c.modes is not None:
                 c.modes = next(fitted)

@@ -4,7 +4,7 @@
 ``gated-pixelcnn``: vertical and horizontal stacks of gated layers (no blind spot), optionally conditioned
 on the class label (``model.conditional=true``, then ``genlab sample --label 7``). Both end in two 1x1
 convolutions and give the logits of every pixel in one pass; sampling runs them once per pixel on the
-rows generated so far.
+band of rows that pixel can see (its receptive field).
 """
 from __future__ import annotations
 
@@ -50,6 +50,7 @@ class PixelCNN(PixelModel):
         c, h = info.shape[0], config.width
         self.body = nn.Sequential(MaskedConv2d(c, 2 * h, config.kernel, "A"), *(PixelCNNResBlock(h) for _ in range(config.layers)))
         self.head = _head(2 * h, config.head, self.k * c)
+        self.receptive_rows = config.kernel // 2 + config.layers  # 7x7 mask A, then 3x3 mask B per block
 
     def net(self, x, cond):
         return self.head(self.body(x))
@@ -78,6 +79,7 @@ class GatedPixelCNN(PixelModel):
         self.layers = nn.ModuleList(GatedPixelCNNLayer(c if i == 0 else h, h, config.kernel, i == 0, k)
                                     for i in range(config.layers + 1))
         self.head = _head(h, config.head, self.k * c)
+        self.receptive_rows = (config.layers + 1) * (config.kernel // 2) + 1  # vertical stack + its shift
 
     def net(self, x, cond):
         v = h = x

@@ -113,16 +113,20 @@ class PixelModel(GenerativeModel):
     def _fill(self, x: torch.Tensor, known: torch.Tensor, labels: torch.Tensor | None, generator) -> torch.Tensor:
         raise NotImplementedError
 
+    receptive_rows: int = 0  # convolutional models: rows above a pixel that its logits can depend on
+
     def _fill_raster(self, x, known, labels, generator) -> torch.Tensor:
-        """Raster-order filling for convolutional models: pixel (i, j) reads only rows ``<= i``, so the
-        network runs on the rows so far; all images and channels of a pixel are drawn at once."""
+        """Raster-order filling for convolutional models. The logits of row ``i`` depend only on rows
+        ``i - receptive_rows .. i``, so the network runs on that band of rows (exact: every value it uses
+        lies inside the band); all images and channels of a pixel are drawn at once."""
         h, w = x.shape[2:]
         for i in range(h):
+            top = max(0, i - self.receptive_rows)
             for j in range(w):
                 todo = ~known[:, :, i, j]
                 if not todo.any():
                     continue
-                logits = self.dist_logits(x[:, :, : i + 1], labels)[..., i, j]
+                logits = self.dist_logits(x[:, :, top : i + 1], labels)[..., -1, j]
                 x[:, :, i, j] = torch.where(todo, self.draw(logits, generator), x[:, :, i, j])
         return x
 

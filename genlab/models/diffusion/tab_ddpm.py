@@ -7,8 +7,11 @@ the bottom ``p_missing`` of the unit interval, so they come back as missing) and
 and sampling draws from the posterior ``q(x_s | x_t, x_0)`` with that prediction plugged in. One MLP
 denoises both parts; the loss is the numeric MSE plus the categorical per-step KL averaged over columns.
 
-``--where`` conditions on categorical columns are met exactly by inpainting: the conditioned columns are
-overwritten by the noised condition after every step, so the other columns are generated to fit them.
+``--where`` conditions on categorical columns: by default (``conditioning=rejection``) rows are drawn
+unconditionally and kept when they match, which is exact but costs ``1 / share`` rows per kept row (with
+a clear error for too rare conditions). ``conditioning=inpaint`` overwrites the conditioned columns with
+the noised condition after every step (replacement, as in ``ddpm.complete``): every row matches at the
+cost of one draw, but the other columns only approximately follow the conditional distribution.
 """
 from __future__ import annotations
 
@@ -42,9 +45,12 @@ class TabDDPMConfig(DiffusionConfig):
     depth: int = 3
     dropout: float = 0.0
     n_quantiles: int = 1000  # knots of each numeric column's empirical CDF
+    conditioning: str = "rejection"  # rejection (exact) | inpaint (approximate, any share)
 
     def validate(self) -> None:
         super().validate()
+        if self.conditioning not in ("rejection", "inpaint"):
+            raise ConfigError(f"model.conditioning must be rejection or inpaint, got {self.conditioning!r}")
         if self.conditional:
             raise ConfigError("tab-ddpm has no class conditioning; condition samples with --where instead")
         if self.hidden < 1 or self.depth < 1 or self.n_quantiles < 2 or not 0 <= self.dropout < 1:
@@ -92,7 +98,10 @@ class TabDDPM(TabularModel):
     description = "TabDDPM: Gaussian diffusion on quantile-normalised numbers + multinomial diffusion on categories"
     Config = TabDDPMConfig
     sample_options = ("where", "steps", "sampler", "eta")
-    native_conditions = 1 << 30  # every condition, by inpainting
+
+    @property
+    def native_conditions(self) -> int:  # conditions _draw meets itself (by inpainting)
+        return 1 << 30 if self.config.conditioning == "inpaint" else 0
 
     def __init__(self, config: TabDDPMConfig, info: DataInfo):
         super().__init__(config, info)

@@ -13,7 +13,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import torch
-import torch.nn.functional as F
 
 from ...config import ModelConfig, TrainConfig
 from ...data.base import Batch, DataInfo, TensorDataset

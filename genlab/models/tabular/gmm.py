@@ -137,9 +137,11 @@ class TableGMM(TabularModel):
         comp = torch.multinomial(torch.softmax(logw, 0), n, replacement=True, generator=generator)
         dev = self.device
         z = self.mean[comp] + self.std[comp] * torch.randn(n, self.mean.shape[1], generator=generator, device=dev, dtype=torch.float64)
-        cum = self.log_theta[comp].exp().cumsum(-1)  # (n, V, width)
-        v = torch.rand(n, cum.shape[1], 1, generator=generator, device=dev, dtype=torch.float64) * cum[:, :, -1:]
-        cats = torch.minimum(torch.searchsorted(cum, v, right=True).squeeze(-1), self.sizes - 1)
+        u = torch.rand(n, len(self.sizes), 1, generator=generator, device=dev, dtype=torch.float64)
+        cats = torch.empty(n, len(self.sizes), dtype=torch.long, device=dev)
+        for i, m in enumerate(self.sizes.tolist()):  # one variable at a time: memory n x its codes
+            cum = self.log_theta[:, i, :m].exp().cumsum(-1)[comp]
+            cats[:, i] = torch.searchsorted(cum, u[:, i] * cum[:, -1:], right=True).squeeze(-1).clamp_max(m - 1)
         for cd in conds:
             cats[:, self._categorical_index(cd.column)] = cd.code
         if self.config.numeric == "modes":
