@@ -21,8 +21,8 @@ from genlab.training import checkpoint as ck
 ROOT = Path(__file__).resolve().parents[1]
 PLAN = {
     "gmm": ({"n_components": 10, "max_iter": 15, "max_fit_examples": 6000}, {}),
-    "vae": ({"latent_dim": 16}, {"lr": 1e-3, "max_steps": 2000}),
-    "dcgan": ({}, {"max_steps": 1500}),
+    "vae": ({"latent_dim": 16}, {"lr": 1e-3, "max_steps": 1500}),
+    "dcgan": ({}, {"max_steps": 1200}),
 }
 
 

@@ -139,6 +139,15 @@ def test_birthday_support_of_discrete_distribution():
     assert fixed["batch_size"] == 20 and 0 < fixed["duplicate_rate"] < 1
 
 
+def test_birthday_batch_search_fallback_agrees(monkeypatch):
+    """With too many close pairs to list, each batch is searched directly: same duplicate rates."""
+    atoms = gauss(50, seed=4)
+    samples = atoms[torch.randint(0, 50, (400,), generator=torch.Generator().manual_seed(1))]
+    listed = M.birthday_support(samples, threshold=1e-6, trials=30)
+    monkeypatch.setattr(M, "_close_pairs", lambda x, thr: None)
+    assert M.birthday_support(samples, threshold=1e-6, trials=30) == listed
+
+
 def test_support_from_rate_inverts_birthday_formula():
     n, s = 1000, 40
     p = 1 - np.prod(1 - np.arange(1, s) / n)

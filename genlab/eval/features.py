@@ -175,6 +175,7 @@ def save_feature_net(net: FeatureNet, path: str | Path, half: bool = False, **ex
     tmp = path.with_suffix(".tmp")
     save_file(sd, str(tmp))
     os.replace(tmp, path)
+    os.chmod(path, 0o644)
     path.with_suffix(".json").write_text(json.dumps(meta, indent=2) + "\n")
     net.meta = meta
     return path

@@ -378,6 +378,26 @@ def _support_from_rate(s: int, p: float) -> float:
     return math.sqrt(lo * hi)
 
 
+def _close_pairs(x: torch.Tensor, threshold: float, limit: int = 2_000_000):
+    """All index pairs (i < j) of rows closer than ``threshold`` as a (2, P) tensor, or None if P > limit.
+
+    One chunked pass over all pairs; after it, whether a random batch holds a near-duplicate is a lookup."""
+    x32, _, sq = _centred32(x, x)
+    band = 4 * (x.shape[1] + 3) * 2**-24 * float(4 * sq.max())
+    thr2 = torch.tensor(threshold**2, dtype=torch.float64)
+    found, total = [], 0
+    step = _chunk_rows(len(x))
+    for s in range(0, len(x), step):
+        close = _below(_sq_dists(x32[s : s + step], x32, sq), thr2, band, x, x, s)
+        i, j = close.nonzero(as_tuple=True)
+        keep = i + s < j
+        total += int(keep.sum())
+        if total > limit:
+            return None
+        found.append(torch.stack([i[keep] + s, j[keep]]))
+    return torch.cat(found, dim=1)
+
+
 def birthday_support(feats, threshold: float, batch_size: int | None = None, trials: int = 50, seed: int = 0) -> dict:
     """Support size by the birthday paradox (Arora, Risteski & Zhang 2018, "Do GANs learn the distribution?").
 
@@ -399,13 +419,18 @@ def birthday_support(feats, threshold: float, batch_size: int | None = None, tri
     if batch_size is not None and not 2 <= batch_size <= len(x):
         raise ValueError(f"batch_size must be between 2 and {len(x)} (the number of samples), got {batch_size}")
     g = torch.Generator().manual_seed(seed)
+    pairs = _close_pairs(x, threshold)
+
+    def has_duplicate(idx: torch.Tensor) -> bool:
+        if pairs is None:  # too many close pairs to list: search the batch itself
+            b = x[idx]
+            return bool(_knn_sq(b, b, 1, exclude_self=True).min() < threshold**2)
+        inside = torch.zeros(len(x), dtype=torch.bool)
+        inside[idx] = True
+        return bool((inside[pairs[0]] & inside[pairs[1]]).any())
 
     def rate(s: int) -> float:
-        hits = 0
-        for _ in range(trials):
-            b = x[torch.randperm(len(x), generator=g)[:s]]
-            hits += bool(nn_distances(b, b, 1, exclude_self=True).min() < threshold)
-        return hits / trials
+        return sum(has_duplicate(torch.randperm(len(x), generator=g)[:s]) for _ in range(trials)) / trials
 
     if batch_size is not None:
         s, p = batch_size, rate(batch_size)
