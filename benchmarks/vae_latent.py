@@ -25,11 +25,12 @@ from pathlib import Path
 import torch
 
 import genlab
-from ar_budget import cpu_and_wall, train_for_cpu_budget
+from ar_budget import train_for_cpu_budget
 from genlab.config import DataConfig
 from genlab.data import load_data
 from genlab.data.words import read_items
 from genlab.eval.latent import interpolate, pca_reconstruction_mse
+from genlab.training import checkpoint as ck
 from genlab.training import load
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -56,6 +57,12 @@ def raw_reconstruction_mse(model, x: torch.Tensor, chunk: int = 1000) -> float:
     return total / len(x)
 
 
+def _finished(run: Path, model_config: dict) -> bool:
+    """``run`` holds a finished run with these model settings (from an earlier, interrupted invocation)."""
+    return ck.read_state(run).get("status") == "finished" and all(
+        ck.read_run_config(run)["model_config"][k] == v for k, v in model_config.items())
+
+
 def pca_vs_ae(runs: Path, components: list[int]) -> dict:
     train, test = grey_mnist("train"), grey_mnist("test")
     xtr, xte = train.all()["x"], test.all()["x"]
@@ -66,11 +73,12 @@ def pca_vs_ae(runs: Path, components: list[int]) -> dict:
     out["train"] = {kind: {**tc, **t} for kind, (_, t) in kinds.items()}
     for k in components:
         for kind, (cfg, t) in kinds.items():
-            model, cpu, _ = cpu_and_wall(lambda: genlab.train("ae", DataConfig(name="mnist", root=str(SHARED), download=False),
-                                                              runs / f"{kind}-{k}", model_config={**cfg, "latent_dim": k},
-                                                              train_config={**tc, **t}, overwrite=True))
-            out[kind][k] = raw_reconstruction_mse(model, xte)
-            out["cpu_s"][f"{kind}-{k}"] = round(cpu, 1)
+            run, mc = runs / f"{kind}-{k}", {**cfg, "latent_dim": k}
+            if not _finished(run, mc):
+                genlab.train("ae", DataConfig(name="mnist", root=str(SHARED), download=False), run, model_config=mc,
+                             train_config={**tc, **t}, overwrite=True)
+            out[kind][k] = raw_reconstruction_mse(load(run), xte)
+            out["cpu_s"][f"{kind}-{k}"] = ck.read_state(run)["cpu_time_s"]
         print(k, {key: round(out[key][k], 2) for key in ("pca", "linear_ae", "mlp_ae")}, flush=True)
     return out
 
@@ -130,17 +138,15 @@ def main(argv=None) -> None:
     results = json.loads(path.read_text()) if path.is_file() else {}
     results.update({"date": datetime.date.today().isoformat(), "torch": torch.__version__,
                     "machine": f"{platform.machine()} CPU, {args.threads} thread(s), shared with other jobs"})
-    parts = args.parts.split(",")
-    if "pca" in parts:
-        results["pca_vs_ae"] = pca_vs_ae(runs, [int(k) for k in args.components.split(",")])
-    if "dae" in parts:
-        results["dae"] = dae_grid(runs, args.dae_budget, images)
-    if "seq" in parts:
-        results["seq_ae"] = seq_words(runs, args.seq_budget)
-        print(json.dumps(results["seq_ae"]["nearest"], indent=1), flush=True)
+    parts = {"pca": ("pca_vs_ae", lambda: pca_vs_ae(runs, [int(k) for k in args.components.split(",")])),
+             "dae": ("dae", lambda: dae_grid(runs, args.dae_budget, images)),
+             "seq": ("seq_ae", lambda: seq_words(runs, args.seq_budget))}
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"wrote {path}")
+    for part in args.parts.split(","):
+        key, fn = parts[part]
+        results[key] = fn()
+        path.write_text(json.dumps(results, indent=2) + "\n")
+        print(f"{part} done: wrote {path}", flush=True)
 
 
 if __name__ == "__main__":

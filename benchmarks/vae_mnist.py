@@ -28,6 +28,7 @@ from genlab.data import load_data
 from genlab.eval.latent import encode_dataset, plot_latent_map
 from genlab.eval.metrics import nll_report
 from genlab.outputs import save_image_grid
+from genlab.training import checkpoint as ck
 from genlab.training import load
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -59,6 +60,18 @@ def bounds(model, batch: dict, ks: list[int], chunk: int = 500, seed: int = 0) -
             model.log_likelihood({"x": batch["x"][i:i + chunk]}, num_samples=k) for i in range(0, len(batch["x"]), chunk)]))
         out[k] = {**nll_report(-ll, 784), "cpu_s": round(cpu, 1), "wall_s": round(wall, 1)}
     return out
+
+
+def trained(name: str, data: str, run: Path, budget: float, cfg: dict) -> dict:
+    """Train for ``budget`` CPU seconds, unless ``run`` already holds a finished run of this model, data and
+    architecture (e.g. from an earlier, interrupted invocation of these scripts)."""
+    if (run / ck.CONFIG).is_file() and ck.read_state(run).get("status") == "finished":
+        c = ck.read_run_config(run)
+        if c["model"] == name and c["data_config"]["name"] == data and all(c["model_config"][k] == v for k, v in cfg.items()):
+            s = ck.read_state(run)
+            return {"reused": str(run), "steps": s["step"], "epochs_completed": s["epoch"],
+                    "train_cpu_s": s.get("cpu_time_s"), "train_wall_s": s.get("train_time_s")}
+    return train_for_cpu_budget(name, data_config(data), run, budget, cfg, TRAIN)
 
 
 def sample_quality(model, n: int = 10000) -> dict:
@@ -109,7 +122,7 @@ def main(argv=None) -> None:
     for name in args.models.split(","):
         cfg = {**BURDA, **({"iw_samples": args.iw_samples} if name == "iwae" else {})}
         run = Path(args.runs) / name
-        training = train_for_cpu_budget(name, data_config(), run, args.budget, cfg, TRAIN)
+        training = trained(name, "mnist", run, args.budget, cfg)
         model = load(run)
         ks = sorted({1, 5, 50, args.nll_samples})
         res = {"config": cfg, "training": training, "test": bounds(model, test, ks)}

@@ -19,11 +19,10 @@ from pathlib import Path
 
 import torch
 
-from ar_budget import cpu_and_wall, train_for_cpu_budget
+from ar_budget import cpu_and_wall
 from genlab.eval.latent import auroc
 from genlab.training import load
-from genlab.training import checkpoint as ck
-from vae_mnist import BURDA, ROOT, TRAIN, binarised_test, data_config
+from vae_mnist import BURDA, ROOT, binarised_test, trained
 
 DATASETS = ("mnist", "fashion-mnist")
 
@@ -33,16 +32,6 @@ def scores(model, x: torch.Tensor, k: int, chunk: int = 500, seed: int = 0) -> t
     model.eval()
     torch.manual_seed(seed)
     return torch.cat([model.anomaly_score({"x": x[i:i + chunk]}, k) for i in range(0, len(x), chunk)])
-
-
-def trained(name: str, data: str, run: Path, budget: float, cfg: dict) -> dict:
-    """Train unless ``run`` already holds a finished run of this model, data and architecture."""
-    if (run / ck.CONFIG).is_file() and ck.read_state(run).get("status") == "finished":
-        c = ck.read_run_config(run)
-        if c["model"] == name and c["data_config"]["name"] == data and all(c["model_config"][k] == v for k, v in cfg.items()):
-            s = ck.read_state(run)
-            return {"reused": str(run), "steps": s["step"], "train_cpu_s": s.get("cpu_time_s")}
-    return train_for_cpu_budget(name, data_config(data), run, budget, cfg, TRAIN)
 
 
 def main(argv=None) -> None:
