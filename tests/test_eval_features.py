@@ -15,6 +15,15 @@ from genlab.eval.images import evaluate_samples
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Small tensors: a second thread only adds contention on a shared machine."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 def test_feature_net_shapes_and_input_checks():
     net = F.FeatureNet(channels=3, size=(16, 12), num_classes=5, feat_dim=32)
     feats, logits = net.embed(torch.rand(7, 3, 16, 12), batch_size=3)
@@ -41,7 +50,6 @@ def test_save_load_roundtrip(tmp_path):
 
 
 def test_trains_on_demand_and_caches(tmp_path, monkeypatch):
-    torch.set_num_threads(1)
     monkeypatch.setenv("GENLAB_CACHE", str(tmp_path))
     train = load_data(DataConfig(name="digits"), "image", "train")
     test = load_data(DataConfig(name="digits"), "image", "test")
