@@ -1,14 +1,20 @@
 """DDPM on MNIST / Fashion-MNIST: sample quality and speed against the number of sampling steps.
 
     python benchmarks/diffusion_mnist.py [--dataset mnist] [--budget 480] [--n 256] [--steps 10,20,50,100,1000]
+                                         [--n-long 150 --long-from 1000]
 
 1. Train ``ddpm`` (a small U-Net, settings in ``MODEL`` / ``TRAIN``) for ``--budget`` process-CPU seconds
    on one thread (``ar_budget.train_for_cpu_budget``: the machine is shared, so wall time is no budget).
 2. With the EMA weights, draw ``--n`` samples (seed 0) with DDIM (eta = 0) for every step count in
-   ``--steps`` and with DPM-Solver++(2M) for ``--dpm-steps``; time each (CPU and wall seconds).
+   ``--steps`` and with DPM-Solver++(2M) for ``--dpm-steps``; time each (CPU and wall seconds). Step counts
+   of at least ``--long-from`` draw only ``--n-long`` samples (1000 network calls per sample are expensive
+   on a CPU); they run last, so a run killed there keeps every other row.
 3. FID, precision and recall (k = 5) in the genlab feature space (``genlab.eval.images.evaluate_samples``:
    the shipped classifier for the dataset, against the 10,000 test images), plus the same metrics for
-   ``--n`` real training images (the floor at this sample size: FID is biased upwards for small N).
+   as many real training images (the floor at each sample size: FID is biased upwards for small N).
+   Rows with more than ``--n-long`` samples are also scored on their first ``--n-long`` (``at_n<N>``), to
+   compare with the long rows at the same sample size. Each row is evaluated and written to the JSON as
+   soon as it is sampled.
 4. The variational bound in bits/dim on ``--nll-images`` test images (``--nll-strata`` stratified steps
    per image).
 
@@ -22,6 +28,7 @@ import datetime
 import json
 import math
 import platform
+import sys
 import time
 from pathlib import Path
 
@@ -51,16 +58,19 @@ def sample_timed(model, n: int, **options):
 
 
 def quality(x: torch.Tensor, train, test, feats_cache: dict) -> dict:
+    """FID / precision / recall of ``x``; the real-data floor at ``len(x)`` goes to ``feats_cache["floor"]``."""
     from genlab.eval.features import get_feature_extractor
     from genlab.eval.images import evaluate_samples
 
     net = feats_cache.setdefault("net", get_feature_extractor(train))
     if "train" not in feats_cache:
         feats_cache["train"] = net.embed(train.tensors["x"])[0]
-    r = evaluate_samples(x, train, test, net, train_feats=feats_cache["train"], baseline="baseline" not in feats_cache)
+    floors = feats_cache.setdefault("floor", {})
+    r = evaluate_samples(x, train, test, net, train_feats=feats_cache["train"], baseline=str(len(x)) not in floors)
     if "baseline" in r:
-        feats_cache["baseline"] = {"fid": r["baseline"]["fid"]["value"], "precision": r["baseline"]["prdc"]["precision"],
-                                   "recall": r["baseline"]["prdc"]["recall"], "what": r["baseline"]["what"]}
+        floors[str(len(x))] = {"fid": round(r["baseline"]["fid"]["value"], 2),
+                               "precision": round(r["baseline"]["prdc"]["precision"], 3),
+                               "recall": round(r["baseline"]["prdc"]["recall"], 3), "what": r["baseline"]["what"]}
     return {"fid": round(r["fid"]["value"], 2), "precision": round(r["prdc"]["precision"], 3),
             "recall": round(r["prdc"]["recall"], 3), "n_fake": r["n_fake"], "n_real": r["n_real"]}
 
@@ -72,6 +82,8 @@ def main(argv=None) -> None:
     p.add_argument("--n", type=int, default=256, help="samples per step count")
     p.add_argument("--steps", default="10,20,50,100,1000")
     p.add_argument("--dpm-steps", default="10,20")
+    p.add_argument("--n-long", type=int, default=None, help="samples for step counts >= --long-from (default --n)")
+    p.add_argument("--long-from", type=int, default=1000)
     p.add_argument("--nll-images", type=int, default=200)
     p.add_argument("--nll-strata", type=int, default=50)
     p.add_argument("--root", default=str(SHARED))
@@ -88,45 +100,61 @@ def main(argv=None) -> None:
     cfg = DataConfig(name=name, root=args.root, download=False)
     train, test = load_data(cfg, "image", "train"), load_data(cfg, "image", "test")
     runs = [("ddim", int(s)) for s in args.steps.split(",") if s] + [("dpm++", int(s)) for s in args.dpm_steps.split(",") if s]
+    runs.sort(key=lambda r: r[1] >= args.long_from)  # the expensive rows last
+    n_long = args.n_long or args.n
+    cache: dict = {}
+
+    def write() -> None:
+        result["real_data_floor"] = cache.get("floor", {})
+        result_path.write_text(json.dumps(result, indent=2) + "\n")
+
+    def evaluate(key: str) -> None:
+        x = torch.from_numpy(np.load(out_dir / f"{key}.npz")["x"]).float() / 255
+        result["sampling"][key].update(quality(x, train, test, cache))
+        if len(x) > n_long:  # the same metrics on as many samples as the long rows, for a like-for-like comparison
+            result["sampling"][key][f"at_n{n_long}"] = quality(x[:n_long], train, test, cache)
+        print(key, result["sampling"][key], flush=True)
+        write()
 
     if args.eval_only:
         result = json.loads(result_path.read_text())
-    else:
-        result = {"dataset": name, "date": datetime.date.today().isoformat(),
-                  "machine": f"{platform.machine()} CPU, 1 thread, no GPU, shared with other jobs",
-                  "torch": torch.__version__, "model": MODEL, "train": TRAIN, "budget_cpu_s": args.budget}
-        print(f"training ddpm on {name} for {args.budget:.0f} CPU seconds ...", flush=True)
-        result["training"] = train_for_cpu_budget("ddpm", cfg, run, args.budget, MODEL, TRAIN)
-        print(result["training"], flush=True)
-        model = genlab.load(run)  # EMA weights
-        result["sampling"] = {}
-        for sampler, steps in runs:
-            x, timing = sample_timed(model, args.n, sampler=sampler, steps=steps)
-            key = f"{sampler}-{steps}"
-            np.savez_compressed(out_dir / f"{key}.npz", x=(x * 255).round().byte().numpy())
-            result["sampling"][key] = {"sampler": sampler, "steps": steps, "n": args.n, **timing}
-            print(key, timing, flush=True)
-            if steps in (20, 100) and sampler == "ddim":
-                save_image_grid(x[:36], ROOT / "docs" / "img" / f"diffusion_{name}_ddim{steps}.png", nrow=6)
-        g = torch.Generator().manual_seed(0)
-        nll_x = test.tensors["x"][torch.randperm(len(test), generator=g)[: args.nll_images]].float() / 255
-        torch.manual_seed(0)
-        ll, cpu, _ = cpu_and_wall(lambda: torch.cat([model.log_likelihood({"x": nll_x[i:i + 100]}, timesteps=args.nll_strata)
-                                                      for i in range(0, len(nll_x), 100)]))
-        d = math.prod(model.info.shape)
-        result["bound"] = {"bits_per_dim": round(float(-ll.mean() / (d * math.log(2))), 3),
-                           "se": round(float(ll.std() / math.sqrt(len(ll)) / (d * math.log(2))), 3),
-                           "test_images": len(ll), "strata": args.nll_strata, "cpu_s": round(cpu, 1)}
-        print(result["bound"], flush=True)
-        result_path.write_text(json.dumps(result, indent=2) + "\n")
+        for key in result["sampling"]:
+            evaluate(key)
+        print(f"wrote {result_path}")
+        return
+    result = {"dataset": name, "date": datetime.date.today().isoformat(),
+              "machine": f"{platform.machine()} CPU, 1 thread, no GPU, shared with other jobs",
+              "torch": torch.__version__, "model": MODEL, "train": TRAIN, "budget_cpu_s": args.budget,
+              "command": "python benchmarks/diffusion_mnist.py " + " ".join(argv if argv is not None else sys.argv[1:])}
+    print(f"training ddpm on {name} for {args.budget:.0f} CPU seconds ...", flush=True)
+    result["training"] = train_for_cpu_budget("ddpm", cfg, run, args.budget, MODEL, TRAIN)
+    print(result["training"], flush=True)
+    model = genlab.load(run)  # EMA weights
+    result["sampling"] = {}
+    write()
 
-    cache: dict = {}
-    for key in result["sampling"]:
-        x = torch.from_numpy(np.load(out_dir / f"{key}.npz")["x"]).float() / 255
-        result["sampling"][key].update(quality(x, train, test, cache))
-        print(key, result["sampling"][key], flush=True)
-    result["real_data_floor"] = cache["baseline"]
-    result_path.write_text(json.dumps(result, indent=2) + "\n")
+    g = torch.Generator().manual_seed(0)
+    nll_x = test.tensors["x"][torch.randperm(len(test), generator=g)[: args.nll_images]].float() / 255
+    torch.manual_seed(0)
+    ll, cpu, _ = cpu_and_wall(lambda: torch.cat([model.log_likelihood({"x": nll_x[i:i + 100]}, timesteps=args.nll_strata)
+                                                  for i in range(0, len(nll_x), 100)]))
+    d = math.prod(model.info.shape)
+    result["bound"] = {"bits_per_dim": round(float(-ll.mean() / (d * math.log(2))), 3),
+                       "se": round(float(ll.std() / math.sqrt(len(ll)) / (d * math.log(2))), 3),
+                       "test_images": len(ll), "strata": args.nll_strata, "cpu_s": round(cpu, 1)}
+    print(result["bound"], flush=True)
+    write()
+
+    for sampler, steps in runs:
+        n = n_long if steps >= args.long_from else args.n
+        x, timing = sample_timed(model, n, sampler=sampler, steps=steps)
+        key = f"{sampler}-{steps}"
+        np.savez_compressed(out_dir / f"{key}.npz", x=(x * 255).round().byte().numpy())
+        result["sampling"][key] = {"sampler": sampler, "steps": steps, "n": n, **timing}
+        print(key, timing, flush=True)
+        if steps in (20, 100) and sampler == "ddim":
+            save_image_grid(x[:36], ROOT / "docs" / "img" / f"diffusion_{name}_ddim{steps}.png", nrow=6)
+        evaluate(key)
     print(f"wrote {result_path}")
 
 

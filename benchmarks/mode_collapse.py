@@ -86,11 +86,15 @@ def run_one(label: str, model: str, cfg: dict, bench: str, seed: int, args, clas
     out = run_dir(args, bench, label, seed)
     budget = args.budget_stacked if bench == "stackedmnist" else args.budget_2d
     data = DataConfig(name=bench, root=args.root, download=False)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        m = genlab.train(model, data, out, model_config=cfg, overwrite=True,
-                         train_config={**TRAIN, "seed": seed, "max_cpu_time": budget})
-    health = sorted({str(w.message).split(":")[1].split("(")[0].strip() for w in caught if "GAN health" in str(w.message)})
+    reused = args.reuse and finished_run(out, model, cfg, seed, budget)
+    if reused:  # trained by an earlier invocation whose row was not stored: evaluate it as it is
+        m, health = genlab.load(out), None
+    else:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            m = genlab.train(model, data, out, model_config=cfg, overwrite=True,
+                             train_config={**TRAIN, "seed": seed, "max_cpu_time": budget})
+        health = sorted({str(w.message).split(":")[1].split("(")[0].strip() for w in caught if "GAN health" in str(w.message)})
     state = json.loads((out / "state.json").read_text())
     x = samples(m, bench, seed, args)
     if bench == "stackedmnist":
@@ -100,7 +104,24 @@ def run_one(label: str, model: str, cfg: dict, bench: str, seed: int, args, clas
         metrics.pop("counts")
     return {"label": label, "model": model, "model_config": cfg, "bench": bench, "seed": seed,
             "steps": state["step"], "train_cpu_s": state["cpu_time_s"], "train_wall_s": state["train_time_s"],
-            "health_warnings": health, **metrics}
+            "health_warnings": health, **({"reused_run": True} if reused else {}), **metrics}
+
+
+def finished_run(out: Path, model: str, cfg: dict, seed: int, budget: float) -> bool:
+    """Whether ``out`` holds a run of this model, resolved config and seed that used up the budget."""
+    from genlab.config import from_dict, to_dict
+    from genlab.registry import get_model_class
+
+    try:
+        config = json.loads((out / "config.json").read_text())
+        state = json.loads((out / "state.json").read_text())
+    except (OSError, ValueError):
+        return False
+    want, got = to_dict(from_dict(get_model_class(model).Config, cfg, "model")), dict(config.get("model_config", {}))
+    if want.get("n_generators") == 1:  # mgan_beta (its default changed) does nothing without MGAN
+        want.pop("mgan_beta", None), got.pop("mgan_beta", None)
+    return (config.get("model") == model and got == want
+            and config.get("train_config", {}).get("seed") == seed and (state.get("cpu_time_s") or 0) >= budget)
 
 
 def samples(m, bench: str, seed: int, args) -> torch.Tensor:
@@ -161,6 +182,8 @@ def main(argv=None) -> int:
     p.add_argument("--labels", default="", help="comma-separated labels to include (default: every variant)")
     p.add_argument("--results", default=str(RESULTS), help="JSON file the results accumulate in")
     p.add_argument("--tag", default="", help="suffix of the figure names (e.g. _long for a longer budget)")
+    p.add_argument("--reuse", action="store_true",
+                   help="evaluate a finished run already in --runs (same model, config, seed, budget) instead of retraining")
     args = p.parse_args(argv)
     results = Path(args.results)
     torch.set_num_threads(args.threads)

@@ -6,7 +6,7 @@
     python benchmarks/tabular_adult.py --reuse --score tvae & # ...score rows in parallel processes...
     python benchmarks/tabular_adult.py --reuse                # ...then score what is left and merge
 
-Iterative models (ctgan, tvae) get a budget of process CPU seconds (default 230 s: a tenth of the 2,300 s
+Iterative models (ctgan, tvae, tab-ddpm) get a budget of process CPU seconds (default 230 s: a tenth of the 2,300 s
 CTGAN took in SDGym), not wall-clock seconds, because the benchmark machine is shared; the reference
 `ctgan` package gets the same budget in its own environment (benchmarks/tabular_ctgan_reference.py), if
 /work/ctgan-venv exists. One thread for torch and scikit-learn. Synthetic tables and runs go to --work;
@@ -46,6 +46,7 @@ MODELS = {  # name: (model config, train config or None for one-shot fitting)
     "nn-copy": ({}, None),
     "tvae": ({}, {"batch_size": 500}),
     "ctgan": ({}, {"batch_size": 500}),
+    "tab-ddpm": ({}, {"batch_size": 1024, "lr": 1e-3}),  # genlab/models/diffusion/tab_ddpm.py
 }
 CTGAN_VENV = Path("/work/ctgan-venv/bin/python")
 
@@ -70,9 +71,9 @@ def generate(name: str, data: DataConfig, work: Path, csv: Path, args, n: int) -
                              capture_output=True, text=True, check=True)
         return json.loads(res.stdout.strip().splitlines()[-1])
     model, timings = train_model(name, data, work, args.budget)
-    samples, cpu, _ = cpu_and_wall(lambda: model.sample(n, generator=torch.Generator().manual_seed(args.seed)))
+    samples, cpu, wall = cpu_and_wall(lambda: model.sample(n, generator=torch.Generator().manual_seed(args.seed)))
     write_samples(samples, csv, model.info)
-    return {**timings, "sample_cpu_s": round(cpu, 1)}
+    return {**timings, "sample_cpu_s": round(cpu, 3), "sample_wall_s": round(wall, 3), "sample_rows": n}
 
 
 def score_row(row: str, synthetic: dict, train, test, work: Path, args) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -93,7 +94,7 @@ def score_row(row: str, synthetic: dict, train, test, work: Path, args) -> tuple
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--models", nargs="*", default=list(MODELS) + ["ctgan-package"])
-    p.add_argument("--budget", type=float, default=230.0, help="CPU seconds for ctgan and tvae")
+    p.add_argument("--budget", type=float, default=230.0, help="CPU seconds for ctgan, tvae, tab-ddpm and ctgan-package")
     p.add_argument("--work", default="/tmp/genlab-bench/tabular")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-eval", action="store_true", help="only train and cache the synthetic tables")
@@ -131,7 +132,7 @@ def main() -> None:
     result = {
         "date": time.strftime("%Y-%m-%d"), "machine": f"{platform.machine()}, {torch.get_num_threads()} torch thread; "
         "2-core x86_64 CPU, no GPU, shared with other jobs", "budget_cpu_s": args.budget, "seed": args.seed,
-        "train_rows": len(train), "test_rows": len(test), "timings": timings, "evaluation_wall_s": round(time.perf_counter() - t),
+        "command": "python " + " ".join(sys.argv), "train_rows": len(train), "test_rows": len(test), "timings": timings, "evaluation_wall_s": round(time.perf_counter() - t),
         "summary": summary.to_dict(orient="index"), "columns": columns.to_dict(),
         "versions": {"genlab": genlab.__version__, "torch": torch.__version__},
     }
@@ -143,11 +144,13 @@ def main() -> None:
 
 def markdown(summary, timings) -> str:
     cols = ["quality", "column_shapes", "pair_trends", "marginal_rmse", "detection_auc", "detection_auc_logistic",
-            "utility_f1", "utility_accuracy", "privacy_share", "exact_copies"]
-    lines = ["| model | train CPU s | " + " | ".join(cols) + " |", "|" + "---|" * (len(cols) + 2)]
+            "utility_accuracy", "utility_f1", "utility_auc", "privacy_share", "exact_copies"]
+    lines = ["| model | train CPU s | sampling rows/s | " + " | ".join(cols) + " |", "|" + "---|" * (len(cols) + 3)]
     for name, row in summary.iterrows():
-        cpu = timings.get(name, {}).get("train_cpu_s", "")
-        lines.append(f"| {name} | {cpu} | " + " | ".join(f"{row[c]:.3f}" for c in cols) + " |")
+        t = timings.get(name, {})
+        cpu = t.get("train_cpu_s", "")
+        rate = f"{t['sample_rows'] / max(t['sample_cpu_s'], 1e-3):,.0f}" if "sample_rows" in t else ""
+        lines.append(f"| {name} | {cpu} | {rate} | " + " | ".join(f"{row[c]:.3f}" for c in cols) + " |")
     return "\n".join(lines) + "\n"
 
 

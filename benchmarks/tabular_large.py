@@ -6,7 +6,7 @@ and training every table model on it.
 
 Columns: 25 numeric (normal, log-normal, zero-inflated amounts, integers, 1% missing in some) and 25
 categorical (2 to 500 categories, Zipf-like frequencies, 1% missing in some), with dependence between them.
-Each model runs in its own process, so its peak resident memory (``ru_maxrss``) is its own; iterative models
+Each model runs in its own process (results are written after each one), so its peak resident memory (``ru_maxrss``) is its own; iterative models
 run a fixed number of steps (the memory does not grow with steps). One thread. Results go to
 benchmarks/results/tabular_large.json.
 """
@@ -25,8 +25,8 @@ import numpy as np
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
-STEPS = {"ctgan": 50, "tvae": 200}
-MODELS = ["gaussian-copula", "table-gmm", "nn-copy", "tvae", "ctgan"]
+STEPS = {"ctgan": 50, "tvae": 200, "tab-ddpm": 200}
+MODELS = ["gaussian-copula", "table-gmm", "nn-copy", "tvae", "ctgan", "tab-ddpm"]
 
 
 def make_table(rows: int, cols: int, seed: int = 0) -> pd.DataFrame:
@@ -105,24 +105,28 @@ def main() -> None:
     if not path.is_file():
         df = make_table(args.rows, args.cols)
         df.to_csv(path, index=False) if args.format == "csv" else df.to_parquet(path, index=False)
-    results = []
+    results, dest = [], ROOT / "benchmarks" / "results" / "tabular_large.json"
+    if dest.is_file():  # keep other models' results measured on the same table
+        old = json.loads(dest.read_text())
+        if isinstance(old, dict) and (old.get("rows"), old.get("cols"), old.get("format")) == (args.rows, args.cols, args.format):
+            results = [r for r in old["results"] if r["model"] not in args.models]
+    out = {"date": time.strftime("%Y-%m-%d"), "machine": "2-core x86_64 CPU, no GPU, 23 GiB RAM, 1 thread per run",
+           "command": "python " + " ".join(sys.argv), "jobs": args.jobs,
+           "python": platform.python_version(), "rows": args.rows, "cols": args.cols, "format": args.format,
+           "file_mib": round(path.stat().st_size / 2**20), "results": results}
+    (ROOT / "benchmarks" / "results").mkdir(parents=True, exist_ok=True)
     for start in range(0, len(args.models), args.jobs):  # ``jobs`` children at a time (each its own peak memory)
         batch = args.models[start : start + args.jobs]
         procs = [(m, subprocess.Popen([sys.executable, __file__, "--child", m, str(path), str(work)],
                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)) for m in batch]
         for model, proc in procs:
-            out, err = proc.communicate()
+            stdout, err = proc.communicate()
             if proc.returncode != 0:
                 results.append({"model": model, "error": err.strip().splitlines()[-1] if err.strip() else "failed"})
             else:
-                results.append(json.loads(out.strip().splitlines()[-1]))
+                results.append(json.loads(stdout.strip().splitlines()[-1]))
             print(results[-1], flush=True)
-    out = {"date": time.strftime("%Y-%m-%d"), "machine": "2-core x86_64 CPU, no GPU, 23 GiB RAM, shared with other jobs",
-           "jobs": args.jobs,
-           "python": platform.python_version(), "rows": args.rows, "cols": args.cols, "format": args.format,
-           "file_mib": round(path.stat().st_size / 2**20), "results": results}
-    (ROOT / "benchmarks" / "results").mkdir(parents=True, exist_ok=True)
-    (ROOT / "benchmarks" / "results" / "tabular_large.json").write_text(json.dumps(out, indent=2))
+            dest.write_text(json.dumps(out, indent=2))  # as we go
 
 
 if __name__ == "__main__":

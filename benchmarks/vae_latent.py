@@ -7,7 +7,7 @@
   ``arch=mlp, hidden=[], decoder=gaussian``) and of a non-linear MLP AE (784-512-256-k, ReLU), each AE
   trained with Adam, batch 128 (linear: 10 epochs, lr 3e-3; MLP: 3 epochs, lr 1e-3), for k = 2, 5, 10, 20, 50.
 - ``dae``: a denoising AE (MLP, masking noise 0.5, Bernoulli decoder) on grey MNIST for ``--dae-budget`` CPU
-  seconds; a grid of clean / masked / reconstructed test digits in ``docs/images/dae_mnist_masking.png``.
+  seconds; a grid of clean / masked / reconstructed test digits in ``docs/images/vae_dae_mnist_masking.png``.
 - ``seq``: ``seq-ae`` on the distinct words of tinyshakespeare.txt for ``--seq-budget`` CPU seconds: the
   share of held-out words spelled back exactly, nearest neighbours of a few words among all words, and
   interpolations between words.
@@ -93,7 +93,7 @@ def dae_grid(runs: Path, budget: float, images: Path) -> dict:
     x = grey_mnist("test").all(limit=16)["x"]
     noisy = model.corrupt_input(x, torch.Generator().manual_seed(0))
     rec = model.decode(model.encode(noisy))
-    save_image_grid(torch.cat([x, noisy, rec]), images / "dae_mnist_masking.png", nrow=16)
+    save_image_grid(torch.cat([x, noisy, rec]), images / "vae_dae_mnist_masking.png", nrow=16)
     clean_err = float((model.decode(model.encode(x)) - x).pow(2).flatten(1).sum(1).mean())
     return {"config": cfg, "training": info, "test16_mse_from_masked": float((rec - x).pow(2).flatten(1).sum(1).mean()),
             "test16_mse_from_clean": clean_err}

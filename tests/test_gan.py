@@ -199,3 +199,24 @@ def test_cli_interpolate_and_modes_errors(tmp_path):
     assert (tmp_path / "i.png").is_file()
     r = CliRunner().invoke(main, ["modes", str(run)])
     assert r.exit_code == 2 and "modes are unknown" in r.output
+    r = CliRunner().invoke(main, ["interpolate", str(run), "--label", "3", "-o", str(tmp_path / "x.png")])
+    assert r.exit_code == 2 and "not trained with labels" in r.output and not (tmp_path / "x.png").exists()
+    r = CliRunner().invoke(main, ["train", "dcgan", "--data", "digits", "--out", str(tmp_path / "p"),
+                                  "--set", "model.cond_d=projection"])
+    assert r.exit_code == 2 and "model.cond_d=projection" in r.output and "model.conditional=false" in r.output
+
+
+def test_cli_conditional_images_by_label(tmp_path):
+    run = tmp_path / "cg"
+    genlab.train("cgan", DataConfig(name="digits", limit=64), run, model_config={**TINY, "cond_d": "projection"},
+                 max_steps=2, **FAST)
+    r = CliRunner().invoke(main, ["sample", str(run), "-n", "4", "--label", "3", "-o", str(tmp_path / "threes.png")])
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "threes.png").is_file()
+    r = CliRunner().invoke(main, ["interpolate", str(run), "--steps", "3", "--pairs", "2", "--label", "7",
+                                  "-o", str(tmp_path / "i.png")])
+    assert r.exit_code == 0, r.output
+    for args in (["sample", str(run), "--label", "10"], ["interpolate", str(run), "--label", "-1"]):
+        r = CliRunner().invoke(main, [*args, "-o", str(tmp_path / "bad.png")])
+        assert r.exit_code == 2 and "labels must be in 0..9" in r.output, r.output
+        assert "Traceback" not in r.output and not (tmp_path / "bad.png").exists()

@@ -108,6 +108,21 @@ def test_bad_configs_and_data_give_clear_errors():
         build("cvae", DataInfo("image", (1, 8, 8)))
 
 
+@pytest.mark.parametrize("args, message", [
+    (["--data", "digits", "--set", "model.latent_dim=0"], "model.latent_dim must be >= 1, got 0"),
+    (["--data", "digits", "--set", "model.beta=-1"], "model.beta must be >= 0"),
+    (["--data", "ring8", "--set", "model.arch=mlp"], "the bernoulli decoder needs data in [0, 1], got values in [-2."),
+])
+def test_bad_input_by_cli_is_one_line_and_exit_code_2(tmp_path, args, message):
+    from click.testing import CliRunner
+
+    from genlab.cli import main
+
+    r = CliRunner().invoke(main, ["train", "vae", "--out", str(tmp_path / "run"), "--quiet", "--epochs", "1", *args])
+    assert r.exit_code == 2, r.output
+    assert message in r.output and len(r.output.strip().splitlines()) == 1 and "Traceback" not in r.output
+
+
 def test_bernoulli_decoder_on_data_outside_unit_range_is_refused(tmp_path):
     ds = vector_data()
     with pytest.raises(DataError, match=r"bernoulli decoder needs data in \[0, 1\].*model.decoder=gaussian"):

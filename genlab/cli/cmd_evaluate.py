@@ -20,6 +20,10 @@ def _common(f):
         click.option("--nll-samples", type=int, default=None, help="importance samples for VAE likelihoods (e.g. 1000)"),
         click.option("--nll-limit", type=int, default=None, help="test examples used for the likelihood (default: all)"),
         click.option("--test", "test_path", default=None, help="table models: held-out table for utility/privacy"),
+        click.option("--features", type=click.Choice(["genlab", "inception"]), default="genlab", show_default=True,
+                     help="image feature space: genlab's classifier for the dataset, or Inception-v3 (needs --weights)"),
+        click.option("--weights", type=click.Path(), default=None,
+                     help="Inception-v3 weights on disk for --features inception (used through torch-fidelity)"),
     ]):
         f = opt(f)
     return f
@@ -28,7 +32,7 @@ def _common(f):
 @main.command()
 @click.argument("run", type=click.Path())
 @_common
-def evaluate(run, data, root, n, seed, nll_samples, nll_limit, test_path) -> None:
+def evaluate(run, data, root, n, seed, nll_samples, nll_limit, test_path, features, weights) -> None:
     """Score RUN: sample quality, diversity, memorisation, likelihood -> eval.json + report.html."""
     from ..eval import data_config_for, get_evaluator
     from ..eval import report as R
@@ -43,6 +47,10 @@ def evaluate(run, data, root, n, seed, nll_samples, nll_limit, test_path) -> Non
     opts = {"n": n, "seed": seed, "nll_samples": nll_samples, "nll_limit": nll_limit}
     if test_path:
         opts["test"] = test_path
+    if features != "genlab" or weights is not None:
+        if model.info.modality != "image":
+            raise ConfigError(f"--features and --weights apply to image runs; {run} is a {model.info.modality} run")
+        opts.update(features=features, weights=weights)
     result = get_evaluator(model.info.modality)(model, Path(run), data_cfg, **opts)
     clean = R.json_ready(result)
     sections = [("Metrics", f"<pre>{html.escape(json.dumps(clean, indent=1))}</pre>")]
@@ -69,12 +77,12 @@ def evaluate(run, data, root, n, seed, nll_samples, nll_limit, test_path) -> Non
 @click.argument("runs", nargs=-1, required=True, type=click.Path())
 @_common
 @click.option("-o", "output", type=click.Path(), default="comparison.html", show_default=True, help="HTML leaderboard")
-def compare(runs, data, root, n, seed, nll_samples, nll_limit, test_path, output) -> None:
+def compare(runs, data, root, n, seed, nll_samples, nll_limit, test_path, features, weights, output) -> None:
     """One leaderboard of RUNS on the same metrics, samples and feature extractor, with reference rows."""
     from ..eval.compare import compare_runs, write_comparison
 
     rows = compare_runs(list(runs), data=data, root=root, n=n, seed=seed, nll_samples=nll_samples,
-                        nll_limit=nll_limit, echo=click.echo)
+                        nll_limit=nll_limit, echo=click.echo, features=features, weights=weights)
     write_comparison(rows, Path(output))
     click.echo(f"wrote {output} and {Path(output).with_suffix('.json')}")
 

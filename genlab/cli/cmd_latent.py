@@ -207,8 +207,8 @@ def interpolate(run, output, steps, pairs, data, slerp, label, split, root, devi
         z0, z1 = draw(pairs, gen), draw(pairs, gen)
         if model.conditional:
             labels = torch.randint(model.info.num_classes, (pairs,), generator=gen, device=model.device)
-    if model.conditional and label is not None:
-        labels = torch.full((pairs,), label, dtype=torch.long, device=model.device)
+    if label is not None:  # checked like `genlab sample --label`: conditional models only, in range
+        labels = model.check_sample_args(pairs, torch.tensor(label), {})
     z = paths(z0, z1, steps, slerp).flatten(0, 1)
     kw = {"labels": labels.repeat_interleave(steps)} if model.conditional else {}
     x = model.decode(z, **kw)

@@ -8,7 +8,8 @@ from pathlib import Path
 from ..errors import ConfigError
 
 
-def compare_runs(runs: list, *, data=None, root=None, n=10_000, seed=0, nll_samples=None, nll_limit=None, echo=print):
+def compare_runs(runs: list, *, data=None, root=None, n=10_000, seed=0, nll_samples=None, nll_limit=None, echo=print,
+                 features: str = "genlab", weights=None):
     from . import data_config_for
     from .image_runs import compare_image_runs, format_table, summary
     from ..training import checkpoint as ck
@@ -21,7 +22,7 @@ def compare_runs(runs: list, *, data=None, root=None, n=10_000, seed=0, nll_samp
         raise ConfigError("genlab compare works on image runs; evaluate table and text runs one by one")
     data_cfg = data_config_for(ck.read_run_config(runs[0]), data, root)
     rows = compare_image_runs(models, runs, data_cfg, n=n, seed=seed, nll_samples=nll_samples, nll_limit=nll_limit,
-                              log=echo)
+                              log=echo, features=features, weights=weights)
     echo(format_table([summary(r) for r in rows]))
     return rows
 

@@ -13,7 +13,7 @@ import torch
 from ..data import load_data
 from ..errors import ConfigError, DataError
 from . import register_evaluator
-from .features import get_feature_extractor
+from .inception import make_extractor
 from .images import evaluate_samples
 from .likelihood_runs import test_nll
 
@@ -59,9 +59,10 @@ def nearest_training_images(x: torch.Tensor, train_x: torch.Tensor, k: int = 3) 
 
 
 def evaluate_image_run(model, run_dir, data_cfg, *, n: int = 10_000, nll_samples: int | None = None,
-                       nll_limit: int | None = None, seed: int = 0, extractor=None, train_feats=None, splits=None) -> dict:
+                       nll_limit: int | None = None, seed: int = 0, extractor=None, train_feats=None, splits=None,
+                       features: str = "genlab", weights=None) -> dict:
     train_ds, test_ds = splits or load_splits(model, data_cfg)
-    net = extractor or get_feature_extractor(train_ds, test_data=test_ds)
+    net = extractor or make_extractor(features, weights, train_ds, test_ds)
     fake, labels = draw_samples(model, n, seed)
     if len(fake) <= net.config["feat_dim"]:
         raise ConfigError(f"FID needs more samples than feature dimensions ({net.config['feat_dim']}); use -n "
@@ -80,13 +81,14 @@ register_evaluator("image")(evaluate_image_run)
 
 
 def compare_image_runs(models: list, run_dirs: list, data_cfg, *, n: int = 10_000, seed: int = 0,
-                       nll_samples: int | None = None, nll_limit: int | None = None, log=print) -> list[dict]:
+                       nll_samples: int | None = None, nll_limit: int | None = None, log=print,
+                       features: str = "genlab", weights=None) -> list[dict]:
     """One row per run plus the two reference rows, all on the same data, extractor and sample counts."""
     shapes = {tuple(m.info.shape) for m in models}
     if len(shapes) > 1:
         raise ConfigError(f"runs to compare must make images of one size; got {', '.join(map(_shape, shapes))}")
     train_ds, test_ds = load_splits(models[0], data_cfg)
-    net = get_feature_extractor(train_ds, test_data=test_ds)
+    net = make_extractor(features, weights, train_ds, test_ds)
     train_feats = net.embed(train_ds.tensors["x"])[0]
     rows = []
     for model, run_dir in zip(models, run_dirs):

@@ -90,8 +90,9 @@ def evaluate_samples(fake_x: torch.Tensor, train_ds, test_ds, extractor: Feature
             out["inception_score"] = {"mean": mean, "std": std, "splits": splits, "n": len(a)}
         with t("prdc" if timed else "baseline_prdc"):
             out["prdc"] = {**M.prdc(real_f, a, k=k), "n_fake": len(a), "n_real": nr}
-        with t("class_modes" if timed else "baseline_class_modes"):
-            out["class_modes"] = {**M.class_mode_coverage(a_logits.argmax(1), num_classes), "n": len(a)}
+        if num_classes:  # the extractor's classes are the dataset's (not so for Inception's ImageNet classes)
+            with t("class_modes" if timed else "baseline_class_modes"):
+                out["class_modes"] = {**M.class_mode_coverage(a_logits.argmax(1), num_classes), "n": len(a)}
         return out
 
     result = {"n_fake": nf, "n_real": nr, "n_train": len(train_feats), **quality(fake_f, fake_logits, True)}
@@ -102,7 +103,7 @@ def evaluate_samples(fake_x: torch.Tensor, train_ds, test_ds, extractor: Feature
         thr = M.calibrate_birthday_threshold(real_f)
         result["birthday"] = {"fake": M.birthday_support(fake_f, thr, seed=seed),
                               "real": M.birthday_support(real_f, thr, seed=seed), "n": min(nf, nr)}
-    if fake_labels is not None:
+    if fake_labels is not None and num_classes:
         agree = fake_logits.argmax(1) == torch.as_tensor(fake_labels)[:nf].cpu()
         result["conditional_accuracy"] = {"value": float(agree.double().mean()), "n": nf}
     if baseline:
@@ -112,7 +113,8 @@ def evaluate_samples(fake_x: torch.Tensor, train_ds, test_ds, extractor: Feature
         result["baseline"] = {"what": f"{len(base_f)} training images vs the same test images",
                               **quality(base_f, base_logits, False)}
     result["extractor"] = {"dataset": net.meta.get("dataset"), "feat_dim": feat_dim,
-                           "test_accuracy": net.meta.get("test_accuracy")}
+                           "test_accuracy": net.meta.get("test_accuracy"),
+                           **{k_: net.meta[k_] for k_ in ("weights", "sha256") if k_ in net.meta}}
     result["seconds"] = dict(t)
     result["cpu_seconds"] = t.cpu
     return result

@@ -57,9 +57,10 @@ class Generator(nn.Module):
         self.shape = tuple(shape)
         e = label_dim(num_classes)
         self.label_emb = nn.Embedding(num_classes, e) if e else None
-        if n_generators > 1:  # MGAN: generator k maps the noise by its own random affine map, then the shared net
+        if n_generators > 1:  # MGAN: generator k maps the noise by its own affine map (random, so that the
+            # generators differ from the start; no random shift: with one, each generator learns to ignore z)
             self.maps = nn.Parameter(torch.randn(n_generators, latent_dim, latent_dim) / math.sqrt(latent_dim))
-            self.shifts = nn.Parameter(torch.randn(n_generators, latent_dim))
+            self.shifts = nn.Parameter(torch.zeros(n_generators, latent_dim))
         else:
             self.maps = self.shifts = None
         if arch == "conv":

@@ -58,7 +58,7 @@ class GANConfig(ModelConfig):
     minibatch_std: bool = False  # minibatch-stddev feature in D
     pack: int = 1  # PacGAN: D judges this many samples at once
     n_generators: int = 1  # MGAN: generators (sharing one network) plus a classifier telling them apart
-    mgan_beta: float = 0.125  # MGAN classifier loss weight
+    mgan_beta: float | None = None  # MGAN classifier loss weight (default 0.125 on vectors, 0.01 on images)
     d2_alpha: float = 0.2  # D2GAN weights of the KL (alpha) and reverse-KL (beta) terms
     d2_beta: float = 0.1
 
@@ -82,7 +82,8 @@ class GANConfig(ModelConfig):
              f"model.betas must be two numbers in [0, 1), got {self.betas}")
         for k in ("gp_weight", "r1_weight", "instance_noise", "ac_weight", "mgan_beta", "d2_alpha", "d2_beta",
                   "instance_noise_steps"):
-            need(getattr(self, k) >= 0, f"model.{k} must be >= 0, got {getattr(self, k)}")
+            v = getattr(self, k)  # only mgan_beta may be null (its default depends on the data)
+            need((k == "mgan_beta" and v is None) or (v is not None and v >= 0), f"model.{k} must be >= 0, got {v}")
         need(self.clip is None or self.clip > 0, f"model.clip must be > 0 (or null for no clipping), got {self.clip}")
         need(0 <= self.label_smoothing < 1, f"model.label_smoothing must be in [0, 1), got {self.label_smoothing}")
         # options that clash
@@ -145,6 +146,8 @@ class GAN(GenerativeModel):
         self._d_kw = {"alpha": c.d2_alpha, "beta": c.d2_beta} if c.loss == "d2gan" else (
             {"smooth": c.label_smoothing} if c.label_smoothing else {})
         self._g_kw = {"beta": c.d2_beta} if c.loss == "d2gan" else {}
+        # MGAN: a strong "tell the generators apart" term lets each image generator ignore its noise (collapse)
+        self._mgan_beta = c.mgan_beta if c.mgan_beta is not None else (0.01 if self.image else 0.125)
         self._log_gnorm = True
         self.health = HealthMonitor()
 
@@ -231,7 +234,7 @@ class GAN(GenerativeModel):
         if c.ac_weight:
             loss = loss + c.ac_weight * (F.cross_entropy(d_r.aux, labels) + F.cross_entropy(d_f.aux, labels))
         if k is not None:
-            loss = loss + c.mgan_beta * F.cross_entropy(d_f.cls, k)
+            loss = loss + self._mgan_beta * F.cross_entropy(d_f.cls, k)
         self.optimize(loss, "d")
         if c.clip:
             losses.clip_weights_(self.d_parameters(), c.clip)
@@ -263,7 +266,7 @@ class GAN(GenerativeModel):
             if c.ac_weight:
                 loss = loss + c.ac_weight * F.cross_entropy(d_f.aux, labels)
             if k is not None:
-                loss = loss + c.mgan_beta * F.cross_entropy(d_f.cls, k)
+                loss = loss + self._mgan_beta * F.cross_entropy(d_f.cls, k)
             self.optimize(loss, "g")
         logs = {"loss_g": loss.detach()}
         gn = self._gnorm(self.generator.parameters())

@@ -71,9 +71,9 @@ class TableGMM(TabularModel):
 
     def _variables(self, x: torch.Tensor, generator=None) -> tuple[torch.Tensor, torch.Tensor]:
         """Codes -> (Gaussian variables (N, G) float64, categorical variables (N, V) long)."""
-        if self.config.numeric == "modes":
-            alpha, cats = self.enc.encode_parts(x, generator=generator)
-            return alpha.double(), cats
+        if self.config.numeric == "modes":  # in chunks: encoding builds (rows x modes) temporaries
+            parts = [self.enc.encode_parts(c, generator=generator) for c in x.split(50_000)]
+            return torch.cat([a for a, _ in parts]).double(), torch.cat([k for _, k in parts])
         z = torch.special.ndtri(self.marginals.to_uniform(x, generator)[:, self.marginals.mode_idx])
         return z, x[:, self.marginals.onehot_idx].long()
 
