@@ -46,6 +46,7 @@ def gen(seed=0):
 @pytest.mark.parametrize("output", ["bernoulli", "softmax"])
 @pytest.mark.parametrize("key", list(TINY))
 def test_each_pixel_depends_only_on_earlier_pixels(key, output):
+    torch.manual_seed(0)  # a random tiny MADE can leave a pixel with no live path by chance: fix the draw
     model = make(key, output=output)
     d = 36
     order = model.ordering(model.current)[0] if key.startswith("made") else torch.arange(d)
