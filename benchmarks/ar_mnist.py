@@ -6,7 +6,8 @@ For each model: train on dynamically binarised MNIST for ``--budget`` process-CP
 ``ar_budget.py``); report the exact test NLL in nats over all 10,000 test images (one fixed Bernoulli draw,
 seed 0, the same for every model); time 16 samples (samples/second); write a sample grid and completions
 of 6 test images with the last 50% and 75% of pixels (raster order) covered to ``docs/images/``.
-Results go to ``benchmarks/results/ar_mnist.json``.
+``pixelcnn-grey`` instead trains a 256-way softmax PixelCNN on the grey levels (no binarisation) and is
+scored on the real 8-bit test images (bits/dim). Results go to ``benchmarks/results/ar_mnist.json``.
 """
 from __future__ import annotations
 
@@ -19,10 +20,9 @@ from pathlib import Path
 import torch
 
 import genlab
-from genlab.cli.cmd_complete import completion_grid
 from genlab.config import DataConfig
 from genlab.data import load_data
-from genlab.masks import parse_mask
+from genlab.masks import completion_grid, parse_mask
 from genlab.outputs import save_image_grid
 
 from ar_budget import cpu_and_wall, train_for_cpu_budget
@@ -30,12 +30,15 @@ from ar_budget import cpu_and_wall, train_for_cpu_budget
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
 TRAIN = {"lr": 1e-3, "batch_size": 64}
+# benchmark name -> (registered model, model config, train config)
 MODELS = {
-    "made": ({"hidden": [500]}, TRAIN),
-    "made-oa": ({"hidden": [500], "num_masks": 32, "eval_masks": 8}, TRAIN),
-    "pixelcnn": ({"width": 32, "layers": 5, "head": 64}, {**TRAIN, "batch_size": 32}),
-    "gated-pixelcnn": ({"width": 32, "layers": 5, "kernel": 5, "head": 64, "conditional": True}, {**TRAIN, "batch_size": 32}),
-    "pixel-lstm": ({"mode": "row", "hidden": 256, "row_hidden": 256}, TRAIN),
+    "made": ("made", {"hidden": [500]}, TRAIN),
+    "made-oa": ("made", {"hidden": [500], "num_masks": 32, "eval_masks": 8}, TRAIN),
+    "pixelcnn": ("pixelcnn", {"width": 32, "layers": 5, "head": 64}, {**TRAIN, "batch_size": 32}),
+    "gated-pixelcnn": ("gated-pixelcnn", {"width": 32, "layers": 5, "kernel": 5, "head": 64, "conditional": True}, {**TRAIN, "batch_size": 32}),
+    "pixel-lstm": ("pixel-lstm", {"mode": "row", "hidden": 256, "row_hidden": 256}, TRAIN),
+    # 256 grey levels (no binarisation): likelihood in bits/dim
+    "pixelcnn-grey": ("pixelcnn", {"width": 32, "layers": 5, "head": 64, "output": "softmax"}, {**TRAIN, "batch_size": 32}),
 }
 
 
@@ -58,10 +61,11 @@ def main(argv=None) -> None:
     p.add_argument("--images", default=str(ROOT / "docs" / "images"))
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
-    data = DataConfig(name="mnist", root=str(SHARED), download=False, binarize="dynamic")
-    test = load_data(DataConfig(name="mnist", root=str(SHARED), download=False), "image", "test").all()
-    x = torch.bernoulli(test["x"][: args.test_limit], generator=torch.Generator().manual_seed(0))
-    y = test["y"][: args.test_limit]
+    binary = DataConfig(name="mnist", root=str(SHARED), download=False, binarize="dynamic")
+    grey = DataConfig(name="mnist", root=str(SHARED), download=False)
+    test = load_data(grey, "image", "test").all()
+    x_grey, y = test["x"][: args.test_limit], test["y"][: args.test_limit]
+    x_binary = torch.bernoulli(x_grey, generator=torch.Generator().manual_seed(0))
     results = json.loads(Path(args.json).read_text()) if Path(args.json).is_file() else {}
     results["setup"] = {"date": time.strftime("%Y-%m-%d"), "machine": f"{platform.machine()}, {torch.get_num_threads()} "
                         "thread(s), 2-core CPU shared with other jobs, no GPU", "torch": torch.__version__,
@@ -69,10 +73,12 @@ def main(argv=None) -> None:
     images = Path(args.images)
     images.mkdir(parents=True, exist_ok=True)
     for name in args.models.split(","):
-        mcfg, tcfg = MODELS[name]
+        model_name, mcfg, tcfg = MODELS[name]
         tcfg = {**tcfg, "val_batches": 2, "grid_size": 1, "checkpoint_every": 10_000, "seed": 0}
+        is_grey = mcfg.get("output") == "softmax"
+        data, x = (grey, x_grey) if is_grey else (binary, x_binary)
         run = Path(args.runs) / name
-        train = train_for_cpu_budget(name.removesuffix("-oa"), data, run, args.budget, mcfg, tcfg)
+        train = train_for_cpu_budget(model_name, data, run, args.budget, mcfg, tcfg)
         model = genlab.load(run)
         nll, nll_cpu, _ = cpu_and_wall(lambda: test_nll(model, x, y))
         gen = torch.Generator().manual_seed(0)
@@ -86,7 +92,7 @@ def main(argv=None) -> None:
             grid, per_row = completion_grid(x[:6], mask, out)
             save_image_grid(grid, images / f"ar_{name}_complete{pct[:-1]}.png", nrow=per_row)
             done[pct] = round(c_cpu, 1)
-        rec = {"model_config": mcfg, "train_config": tcfg, "parameters": sum(p.numel() for p in model.parameters()),
+        rec = {"model": model_name, "data": "mnist, 256 grey levels" if is_grey else "mnist, binarised", "model_config": mcfg, "train_config": tcfg, "parameters": sum(p.numel() for p in model.parameters()),
                **train, "test_nll_nats": round(nll, 2), "test_bits_per_dim": round(nll / 784 / 0.6931471805599453, 4),
                "eval_cpu_s": round(nll_cpu, 1), "samples_per_cpu_s": round(16 / cpu, 2),
                "samples_per_wall_s": round(16 / wall, 2), "completion_cpu_s_24": done}

@@ -27,10 +27,14 @@ from ar_budget import cpu_and_wall, train_for_cpu_budget
 
 ROOT = Path(__file__).resolve().parents[1]
 TEXT = ROOT.parent / "shared" / "data" / "text" / "tinyshakespeare.txt"
+LSTM = ({"hidden": 256, "layers": 2}, {"lr": 3e-3, "batch_size": 32})
+GPT = ({"layers": 4, "heads": 4, "width": 128, "positions": "learned"}, {"lr": 1e-3, "batch_size": 32, "warmup_steps": 50})
+# benchmark name -> (registered model, model config, train config, tokenizer)
 MODELS = {
-    "char-lstm": ({"hidden": 256, "layers": 2}, {"lr": 3e-3, "batch_size": 32}),
-    "transformer-lm": ({"layers": 4, "heads": 4, "width": 128, "positions": "learned"}, {"lr": 1e-3, "batch_size": 32, "warmup_steps": 50}),
-    "transformer-lm-bpe": ({"layers": 4, "heads": 4, "width": 128, "positions": "rotary"}, {"lr": 1e-3, "batch_size": 32, "warmup_steps": 50}),
+    "char-lstm": ("char-lstm", *LSTM, "char"),
+    "char-lstm-drop": ("char-lstm", {**LSTM[0], "dropout": 0.2}, LSTM[1], "char"),  # for budgets past ~5 passes
+    "transformer-lm": ("transformer-lm", *GPT, "char"),
+    "transformer-lm-bpe": ("transformer-lm", {**GPT[0], "positions": "rotary"}, GPT[1], "bpe"),
 }
 
 
@@ -58,20 +62,19 @@ def main(argv=None) -> None:
                         "thread(s), 2-core CPU shared with other jobs, no GPU", "torch": torch.__version__,
                         "budget_cpu_s": args.budget, "block_size": args.block_size}
     for name in args.models.split(","):
-        mcfg, tcfg = MODELS[name]
-        bpe = name.endswith("-bpe")
-        data = DataConfig(name=str(TEXT), block_size=args.block_size, tokenizer="bpe" if bpe else "char", vocab_size=512)
+        model_name, mcfg, tcfg, tokenizer = MODELS[name]
+        data = DataConfig(name=str(TEXT), block_size=args.block_size, tokenizer=tokenizer, vocab_size=512)
         tcfg = {**tcfg, "val_batches": 5, "grid_size": 1, "checkpoint_every": 10_000, "seed": 0}
         run = Path(args.runs) / name
-        train = train_for_cpu_budget(name.removesuffix("-bpe"), data, run, args.budget, mcfg, tcfg)
+        train = train_for_cpu_budget(model_name, data, run, args.budget, mcfg, tcfg)
         model = genlab.load(run)
         val = evaluate_text(model, load_data(data, "text", "test"), batch_size=32)
         gen = torch.Generator().manual_seed(0)
         text = model.sample(1, generator=gen, prompt="ROMEO:", length=500, temperature=0.8, top_k=40, top_p=0.95)[0]
-        rec = {"model_config": mcfg, "train_config": tcfg, "data": {"tokenizer": data.tokenizer, "vocab_size": model.vocab_size},
+        rec = {"model": model_name, "model_config": mcfg, "train_config": tcfg, "data": {"tokenizer": data.tokenizer, "vocab_size": model.vocab_size},
                "parameters": sum(p.numel() for p in model.parameters()), **train, "validation": val,
                "speed": speed(model, 500), "sample": text}
-        if name.startswith("transformer"):
+        if model_name == "transformer-lm":
             rec["speed_no_cache"] = speed(model, 500, cache=False)
         results[name] = rec
         print(json.dumps({k: v for k, v in rec.items() if k != "sample"}, indent=1), "\n", text, flush=True)

@@ -85,3 +85,10 @@ def check_mask(mask: torch.Tensor, what: str = "mask") -> torch.Tensor:
         raise ConfigError(f"{what} covers every pixel, so nothing is left to complete from; use `genlab sample` "
                           "for unconditional samples, or cover less")
     return mask.bool()
+
+
+def completion_grid(x: torch.Tensor, mask: torch.Tensor, completions: torch.Tensor) -> tuple[torch.Tensor, int]:
+    """Rows of [covered input (grey where covered), completions..., original] for a PNG, and the row length."""
+    covered = x.masked_fill(mask.bool().expand_as(x), 0.5)
+    rows = torch.cat([covered[:, None], completions.cpu(), x[:, None]], 1)
+    return rows.flatten(0, 1), rows.shape[1]

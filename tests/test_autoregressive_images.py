@@ -229,3 +229,18 @@ def test_order_agnostic_made_reloads_its_masks_in_an_ema_copy():
     assert torch.allclose(ema.module.log_likelihood({"x": x}), model.log_likelihood({"x": x}))
     masks = [b for n, b in ema.module.named_buffers() if n.endswith("mask")]
     assert masks and all(((b == 0) | (b == 1)).all() for b in masks)
+
+
+def test_evaluate_report_shows_completions_at_50_and_75_percent(tmp_path):
+    from click.testing import CliRunner
+
+    from genlab.cli import main
+
+    run = tmp_path / "made"
+    genlab.train("made", {"name": "digits", "binarize": "dynamic"}, run, model_config={"hidden": [64]},
+                 train_config={"max_steps": 30, "progress": False})
+    r = CliRunner().invoke(main, ["evaluate", str(run), "-n", "300"])
+    assert r.exit_code == 0, r.output
+    page = (run / "report.html").read_text()
+    assert "last 50% of the pixels covered" in page and "last 75% of the pixels covered" in page
+    assert page.count("data:image/png;base64") >= 4  # samples, two completion grids, memorisation

@@ -30,15 +30,6 @@ def read_images(paths: list[str], shape: tuple[int, int, int]):
     return torch.stack(out)
 
 
-def completion_grid(x, mask, completions):
-    """Rows of [covered input (grey where covered), completions..., original] for a PNG."""
-    import torch
-
-    covered = x.masked_fill(mask.bool().expand_as(x), 0.5)
-    rows = torch.cat([covered[:, None], completions.cpu(), x[:, None]], 1)
-    return rows.flatten(0, 1), rows.shape[1]
-
-
 def models_that_complete() -> list[str]:
     from ..registry import list_models
 
@@ -61,7 +52,7 @@ def complete(run, inputs, mask_spec, n, output, seed, label, no_ema, device) -> 
     import numpy as np
     import torch
 
-    from ..masks import parse_mask
+    from ..masks import completion_grid, parse_mask
     from ..outputs import save_image_grid
     from ..training import load
     from ..training.trainer import resolve_device

@@ -17,6 +17,8 @@ from .inception import make_extractor
 from .images import evaluate_samples
 from .likelihood_runs import test_nll
 
+CLASS_GRID_WIDTH = 10  # samples per class in the report's per-class grid
+
 
 @torch.no_grad()
 def draw_samples(model, n: int, seed: int = 0, batch: int = 500) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -29,6 +31,17 @@ def draw_samples(model, n: int, seed: int = 0, batch: int = 500) -> tuple[torch.
     if not torch.isfinite(x).all():
         raise ConfigError(f"model {model.name!r} produced NaN or infinite samples; nothing was written")
     return x.clamp(0, 1), None if labels is None else labels.cpu()
+
+
+@torch.no_grad()
+def class_grid_samples(model, per_class: int = 10, seed: int = 0) -> torch.Tensor | None:
+    """Conditional models: ``per_class`` samples of every class, ordered by label (class k fills row k of a
+    grid ``per_class`` wide); ``None`` for unconditional models."""
+    if not model.conditional:
+        return None
+    labels = torch.arange(model.info.num_classes, device=model.device).repeat_interleave(per_class)
+    gen = torch.Generator(device=model.device).manual_seed(seed)
+    return model.sample(len(labels), labels=labels, generator=gen).cpu().clamp(0, 1)
 
 
 def load_splits(model, data_cfg):
@@ -71,13 +84,37 @@ def evaluate_image_run(model, run_dir, data_cfg, *, n: int = 10_000, nll_samples
               **evaluate_samples(fake, train_ds, test_ds, net, n=n, fake_labels=labels, train_feats=train_feats)}
     if model.has("log_likelihood"):
         result["likelihood"] = test_nll(model, test_ds, nll_samples, limit=nll_limit, seed=seed)
+    if callable(getattr(model, "complete", None)):
+        result["_completions"] = completion_examples(model, test_ds, seed)
     panel = fake[:8]
     result["_panel"] = {"samples": panel, "neighbours": train_ds.tensors["x"][nearest_training_images(panel, train_ds.tensors["x"])]}
     result["_grid"] = fake[:64]
+    if model.conditional:
+        result["_class_grid"] = {"samples": class_grid_samples(model, CLASS_GRID_WIDTH, seed), "per_class": CLASS_GRID_WIDTH,
+                                 "class_names": model.info.class_names}
     return result
 
 
 register_evaluator("image")(evaluate_image_run)
+
+
+@torch.no_grad()
+def completion_examples(model, test_ds, seed: int = 0, images: int = 6, n: int = 4,
+                        covered: tuple[str, ...] = ("50%", "75%")) -> dict[str, tuple[torch.Tensor, int]]:
+    """For each covered share (last pixels in raster order), ``n`` completions of the first test images as
+    a grid of rows [covered input, completions..., original] (``completion_grid``) and its row length."""
+    from ..masks import completion_grid, parse_mask
+
+    x = test_ds.tensors["x"][:images].float() / 255
+    labels = test_ds.tensors.get("y")
+    labels = labels[:images] if model.conditional and labels is not None else None
+    gen = torch.Generator(device=model.device).manual_seed(seed)
+    out = {}
+    for spec in covered:
+        mask = parse_mask(spec, tuple(model.info.shape[1:]))
+        filled = model.complete(x, mask, n, generator=gen, labels=labels)
+        out[spec] = completion_grid(x, mask, filled)
+    return out
 
 
 def compare_image_runs(models: list, run_dirs: list, data_cfg, *, n: int = 10_000, seed: int = 0,

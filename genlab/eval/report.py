@@ -96,8 +96,19 @@ def memorisation_tag(panel: dict) -> str:
     return grid_tag_rows(rows, 4, "samples and their 3 nearest training images")
 
 
-def grid_tag_rows(x: torch.Tensor, per_row: int, alt: str) -> str:
-    return img_tag(png_b64(image_grid(x, nrow=per_row)), alt, 220)
+def class_grid_tag(panel: dict) -> str:
+    """Conditional models: one row of samples per requested label, with the rows named."""
+    samples, per = panel["samples"], panel["per_class"]
+    k = len(samples) // per
+    names = list(panel.get("class_names") or [])[:k]
+    labels = [str(i) if len(names) != k or str(names[i]) == str(i) else f"{i} ({names[i]})" for i in range(k)]
+    legend = "rows, top to bottom: label " + ", ".join(html.escape(t) for t in labels)
+    return (img_tag(png_b64(image_grid(samples, nrow=per)), "samples per class, one row per label", 420)
+            + f'<p class="note">{legend}</p>')
+
+
+def grid_tag_rows(x: torch.Tensor, per_row: int, alt: str, width: int = 220) -> str:
+    return img_tag(png_b64(image_grid(x, nrow=per_row)), alt, width)
 
 
 def page(title: str, sections: list[tuple[str, str]]) -> str:
@@ -113,7 +124,7 @@ def write_atomic(path: Path, text: str) -> None:
 
 
 def json_ready(result: dict) -> dict:
-    """Drop tensors and private keys (``_grid``, ``_panel``) so the result serialises to JSON."""
+    """Drop tensors and private keys (``_grid``, ``_panel``, ``_class_grid``) so the result serialises to JSON."""
     def clean(v):
         if isinstance(v, dict):
             return {k: clean(x) for k, x in v.items() if not k.startswith("_") and not isinstance(x, torch.Tensor)}

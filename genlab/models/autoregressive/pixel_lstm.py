@@ -88,7 +88,7 @@ class PixelLSTM(PixelModel):
 
     def _fill(self, x, known, labels, generator):
         b, c, h, w = x.shape
-        seq, kseq = self._seq(x * 2 - 1), self._seq(known.float()).bool()
+        seq, kseq = self._seq(self.net_input(x)), self._seq(known.float()).bool()
         state, prev = None, torch.zeros_like(seq[:, :1])
         for t in range(seq.shape[1]):
             inp = prev if self.config.mode == "row" else self._inputs(prev, t)

@@ -55,12 +55,16 @@ class PixelModel(GenerativeModel):
     def net(self, x: torch.Tensor, cond: torch.Tensor | None) -> torch.Tensor:
         raise NotImplementedError
 
+    def net_input(self, x: torch.Tensor) -> torch.Tensor:
+        """Pixels in [0, 1] as the network sees them: centred to [-1, 1] for the convolutional models."""
+        return x * 2 - 1
+
     def _cond(self, labels: torch.Tensor | None) -> torch.Tensor | None:
         return F.one_hot(labels, self.info.num_classes).float() if self.conditional and labels is not None else None
 
     def dist_logits(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         """Logits of every pixel value given the pixels before it: (B, C, H, W) or (B, 256, C, H, W)."""
-        out = self.net(x * 2 - 1, self._cond(labels))
+        out = self.net(self.net_input(x), self._cond(labels))
         b, c, h, w = len(x), *x.shape[1:]
         return out.view(b, c, h, w) if self.k == 1 else out.view(b, self.k, c, h, w)
 
