@@ -10,7 +10,7 @@ import torch
 
 import genlab
 from genlab.config import DataConfig, ModelConfig, TrainConfig, apply_overrides, from_dict, load_config_file
-from genlab.errors import ConfigError, RunError, TrainingDiverged
+from genlab.errors import ConfigError, DataError, RunError, TrainingDiverged
 from genlab.models.base import GenerativeModel
 from genlab.registry import register_model
 from genlab.training import checkpoint as ck
@@ -217,3 +217,17 @@ def test_sample_argument_errors(tmp_path):
     with pytest.raises(ConfigError, match=r"labels must be in 0..9"):
         cond.sample(2, labels=torch.tensor([3, 10]))
     assert cond.sample(3, labels=torch.tensor(7)).shape == (3, 1, 8, 8)
+
+
+def test_a_run_that_fails_before_training_leaves_no_folder_behind(tmp_path):
+    with pytest.raises(DataError, match="needs binary pixels"):  # grey digits for a Bernoulli model
+        genlab.train("pixelcnn", "digits", tmp_path / "r", model_config={"width": 4, "layers": 1, "head": 8}, **FAST)
+    assert not (tmp_path / "r").exists()
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError):
+        genlab.train("pixelcnn", "digits", tmp_path / "empty", model_config={"width": 4, "layers": 1, "head": 8}, **FAST)
+    assert (tmp_path / "empty").is_dir() and not any((tmp_path / "empty").iterdir())
+    # the same --out works once the data is fixed
+    genlab.train("pixelcnn", {"name": "digits", "binarize": "dynamic"}, tmp_path / "r",
+                 model_config={"width": 4, "layers": 1, "head": 8}, **FAST)
+    assert ck.read_state(tmp_path / "r")["status"] == "finished"

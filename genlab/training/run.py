@@ -71,11 +71,30 @@ def train(model: str, data: str | dict | DataConfig = "digits", out: str | Path 
         "data_info": train_ds.info.to_dict(), "seed": tc.seed, "versions": ck.versions(), "created": ck.now(),
         "device": str(device),
     }
+    existed = run_dir.exists()
     run_dir.mkdir(parents=True, exist_ok=True)
     ck.write_json_atomic(run_dir / ck.CONFIG, config)
-    trainer = Trainer(net, train_ds, val_ds, tc, run_dir, device)
-    trainer.fit()
+    try:
+        trainer = Trainer(net, train_ds, val_ds, tc, run_dir, device)
+        trainer.fit()
+    except BaseException:
+        _discard_unsaved_run(run_dir, existed)
+        raise
     return trainer.sampling_model().eval()
+
+
+def _discard_unsaved_run(run_dir: Path, existed: bool) -> None:
+    """A run that failed before it logged or saved anything (bad data for the model, a setup error) holds
+    only its config: remove it, so that the same ``--out`` can be used again once the problem is fixed.
+    Runs with a checkpoint or logged metrics (e.g. one that diverged) are kept as a record."""
+    if ck.read_metrics(run_dir):
+        return
+    try:
+        ck.checkpoint_dir(run_dir)
+    except RunError:
+        shutil.rmtree(run_dir, ignore_errors=True)
+        if existed:
+            run_dir.mkdir(parents=True, exist_ok=True)
 
 
 def _prepare_run_dir(run_dir: Path, overwrite: bool) -> None:
