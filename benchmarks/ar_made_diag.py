@@ -3,8 +3,8 @@
     python benchmarks/ar_made_diag.py [--steps 2000]
 
 Trains two MADEs (hidden [500], one raster ordering, Adam lr 1e-3, batch 64, seed 0) for ``--steps`` steps
-on dynamically binarised MNIST: ``pm1`` feeds pixels as -1/+1 (what ``PixelModel.dist_logits`` does for every
-image model) and ``01`` feeds them as 0/1 (the MADE paper). Reports the test NLL on the first 2,000 test
+on dynamically binarised MNIST: ``pm1`` feeds pixels as -1/+1 (what MADE did before ``MADE.net_input``; the
+convolutional models still do) and ``01`` feeds them as 0/1 (the MADE paper, and genlab's MADE now). Reports the test NLL on the first 2,000 test
 images (one fixed Bernoulli draw) and the share of hidden units that never fire on them (dead ReLUs).
 Results go to ``benchmarks/results/ar_made_diag.json``.
 """

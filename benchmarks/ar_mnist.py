@@ -33,6 +33,7 @@ TRAIN = {"lr": 1e-3, "batch_size": 64}
 # benchmark name -> (registered model, model config, train config)
 MODELS = {
     "made": ("made", {"hidden": [500]}, TRAIN),
+    "made-2000": ("made", {"hidden": [2000]}, TRAIN),  # 4x wider: is the 500-unit MADE capacity-limited?
     "made-oa": ("made", {"hidden": [500], "num_masks": 32, "eval_masks": 8}, TRAIN),
     "pixelcnn": ("pixelcnn", {"width": 32, "layers": 5, "head": 64}, {**TRAIN, "batch_size": 32}),
     "gated-pixelcnn": ("gated-pixelcnn", {"width": 32, "layers": 5, "kernel": 5, "head": 64, "conditional": True}, {**TRAIN, "batch_size": 32}),
