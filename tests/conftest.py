@@ -21,3 +21,12 @@ def _isolated_cache(tmp_path_factory, monkeypatch):
     """Never touch the user's cache from a test."""
     monkeypatch.setenv("GENLAB_CACHE", str(tmp_path_factory.getbasetemp() / "genlab-cache"))
     os.environ.pop("GENLAB_MIRROR", None)
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny models: one thread avoids OpenMP spin-waiting on a busy machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -15,6 +15,13 @@ from genlab.errors import ConfigError, DataError
 from genlab.masks import parse_mask
 from genlab.training.run import build_model
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def gen(seed=0):
+    return torch.Generator().manual_seed(seed)
+
+
 TINY = {
     "pixelcnn": {"width": 4, "layers": 1, "head": 8},
     "gated-pixelcnn": {"width": 8, "layers": 2, "kernel": 3, "head": 16},
@@ -28,19 +35,6 @@ TINY = {
 def make(key: str, shape=(1, 6, 6), output="bernoulli", **extra):
     name = {"made-oa": "made", "pixel-lstm-pixel": "pixel-lstm"}.get(key, key)
     return build_model(name, {**TINY[key], "output": output, **extra}, DataInfo("image", shape, num_classes=3)).eval()
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models: one thread avoids OpenMP spin-waiting on a busy machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-def gen(seed=0):
-    return torch.Generator().manual_seed(seed)
 
 
 @pytest.mark.parametrize("output", ["bernoulli", "softmax"])

@@ -14,6 +14,13 @@ from genlab.errors import ConfigError
 from genlab.models.autoregressive.lm import check_text_options, filter_logits
 from genlab.training.run import build_model
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def gen(seed=0):
+    return torch.Generator().manual_seed(seed)
+
+
 TEXT = "the quick brown fox jumps over the lazy dog. ROMEO: what light through yonder window breaks?\n" * 30
 TINY = {"char-lstm": {"hidden": 16, "layers": 1}, "char-gru": {"hidden": 16, "layers": 2},
         "transformer-lm": {"layers": 2, "heads": 2, "width": 16}}
@@ -22,19 +29,6 @@ TINY = {"char-lstm": {"hidden": 16, "layers": 1}, "char-gru": {"hidden": 16, "la
 def info_for(text=TEXT, kind="char", block=12) -> DataInfo:
     tok = TextTokenizer.fit(kind, text, text, 280)
     return DataInfo("text", (block,), meta={**tok.to_meta(), "vocab_size": tok.vocab_size, "block_size": block, "bos": 0})
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models: one thread avoids OpenMP spin-waiting on a busy machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-def gen(seed=0):
-    return torch.Generator().manual_seed(seed)
 
 
 @pytest.fixture(scope="module")

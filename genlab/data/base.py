@@ -99,3 +99,20 @@ class TensorDataset:
         data = self._on(device)
         batch = {k: v[:limit] for k, v in data.items()}
         return self.transform(batch) if self.transform else batch
+
+
+def read_npz(path) -> dict:
+    """All arrays of a ``.npz`` file (no pickled objects), or one clear DataError."""
+    import zipfile
+
+    import numpy as np
+
+    from ..errors import DataError
+
+    if not zipfile.is_zipfile(path):
+        raise DataError(f"{path} is not a valid .npz file (as written by numpy.savez)")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+        raise DataError(f"could not read {path}: {e}") from None

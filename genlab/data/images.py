@@ -7,7 +7,6 @@ class) or an ``.npz`` file. Every source then goes through the same steps: ``lim
 from __future__ import annotations
 
 import os
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +16,7 @@ import torch.nn.functional as F
 from ..config import DataConfig
 from ..errors import DataError
 from . import register_loader
-from .base import Batch, DataInfo, TensorDataset
+from .base import Batch, DataInfo, TensorDataset, read_npz
 from .download import cache_dir, fetch
 from .idx import read_idx
 
@@ -199,13 +198,7 @@ def _npz_images(a: np.ndarray, path: Path, key: str) -> torch.Tensor:
 
 def load_npz(path: Path, cfg: DataConfig, split: str):
     """Arrays ``x`` / ``images``, optional ``y`` / ``labels``, optional ``x_test`` / ``y_test``, ``class_names``."""
-    if not zipfile.is_zipfile(path):
-        raise DataError(f"{path} is not a valid .npz file (as written by numpy.savez)")
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
-        raise DataError(f"could not read {path}: {e}") from None
+    arrays = read_npz(path)
     found = ", ".join(arrays) or "none"
     kx = next((k for k in ("x", "images") if k in arrays), None)
     ky = next((k for k in ("y", "labels") if k in arrays), None)

@@ -14,7 +14,6 @@ the mode metrics in :mod:`genlab.eval.modes` use.
 """
 from __future__ import annotations
 
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +23,7 @@ from ..config import DataConfig
 from ..errors import ConfigError, DataError
 from ..outputs import register_writer
 from . import register_loader
-from .base import DataInfo, TensorDataset
+from .base import DataInfo, TensorDataset, read_npz
 from .images import _holdout
 
 TOY_SIZES = {"train": 50_000, "test": 5_000}
@@ -52,13 +51,7 @@ def toy_mixture(centers: torch.Tensor, std: float, n: int, seed: int) -> tuple[t
 
 
 def _npz_vectors(path: Path, cfg: DataConfig, split: str):
-    if not zipfile.is_zipfile(path):
-        raise DataError(f"{path} is not a valid .npz file (as written by numpy.savez)")
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
-        raise DataError(f"could not read {path}: {e}") from None
+    arrays = read_npz(path)
     if "x" not in arrays:
         raise DataError(f"{path} has no array 'x' of vectors; arrays found: {', '.join(arrays) or 'none'}")
     has_test = "x_test" in arrays
