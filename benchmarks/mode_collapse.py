@@ -44,6 +44,9 @@ VARIANTS = {  # label: (model, model config on 2-D toys, model config on stacked
     "pacgan (pack 4)": ("pacgan", TOY_LR, {}),
     "mgan (8 generators)": ("mgan", TOY_LR, {}),
     "d2gan": ("d2gan", TOY_LR, {}),
+    # D2GAN on stacked MNIST, two attempts against its discriminators winning outright (docs/gans.md)
+    "d2gan-slowd (lr_d 5e-5)": ("d2gan", None, {"lr_d": 5e-5}),
+    "d2gan-noise (instance noise 0.2)": ("d2gan", None, {"instance_noise": 0.2}),
     "wgan-gp": ("wgan-gp", {}, {}),  # its own lr 1e-4: at 1e-3 it failed (a blob off the ring) on 2 of 3 seeds
 }
 TRAIN = {"batch_size": 128, "epochs": 100_000, "sample_every": 10**9, "checkpoint_every": 10**9, "log_every": 200,
@@ -102,7 +105,9 @@ def run_one(label: str, model: str, cfg: dict, bench: str, seed: int, args, clas
     else:
         metrics = mode_metrics(x, m.info.meta["modes"], m.info.meta["mode_std"])
         metrics.pop("counts")
-    return {"label": label, "model": model, "model_config": cfg, "bench": bench, "seed": seed,
+    resolved = json.loads((out / "config.json").read_text()).get("model_config", {})
+    return {"label": label, "model": model, "model_config": cfg, "resolved_model_config": resolved,
+            "date": time.strftime("%Y-%m-%d"), "bench": bench, "seed": seed,
             "steps": state["step"], "train_cpu_s": state["cpu_time_s"], "train_wall_s": state["train_time_s"],
             "health_warnings": health, **({"reused_run": True} if reused else {}), **metrics}
 

@@ -150,6 +150,7 @@ def test_weight_clipping_and_spectral_norm(tmp_path):
     ("cgan", {"cond_d": "none"}, "model.cond_d=none with model.ac_weight=0"),
     ("gan", {"loss": "wasserstein"}, "model.loss must be one of"),
     ("gan", {"arch": "conv"}, "model.arch=conv needs image data"),
+    ("gan", {"depth_d": 0}, "model.depth_d must be >= 1"),
 ])
 def test_clashing_options_are_rejected(model, cfg, match):
     with pytest.raises(ConfigError, match=match):
@@ -220,3 +221,31 @@ def test_cli_conditional_images_by_label(tmp_path):
         r = CliRunner().invoke(main, [*args, "-o", str(tmp_path / "bad.png")])
         assert r.exit_code == 2 and "labels must be in 0..9" in r.output, r.output
         assert "Traceback" not in r.output and not (tmp_path / "bad.png").exists()
+
+
+def test_discriminator_depth_can_differ_from_the_generator():
+    def hidden(net):
+        return sum(isinstance(m, torch.nn.Linear) for m in net.modules()) - 1  # all but the output layer
+
+    m = build_model("gan", {**TINY, "depth": 3, "depth_d": 1}, ring_info())
+    assert hidden(m.generator) == 3 and hidden(m.discriminator) == 1
+    d2 = build_model("d2gan", {**TINY, "depth": 3, "depth_d": 2}, ring_info())
+    assert hidden(d2.discriminator) == hidden(d2.discriminator2) == 2
+    assert hidden(build_model("gan", {**TINY, "depth": 3}, ring_info()).discriminator) == 3  # default: depth
+    d2 = build_model("d2gan", {"width": 8}, ring_info())  # D2GAN's MLPs default to two hidden layers
+    assert hidden(d2.generator) == hidden(d2.discriminator) == 2
+
+
+def test_d2gan_logs_both_positive_discriminators(tmp_path):
+    genlab.train("d2gan", "ring8", tmp_path / "d2", model_config=TINY, max_steps=3, **{**FAST, "log_every": 1})
+    rec = [json.loads(line) for line in (tmp_path / "d2" / "metrics.jsonl").read_text().splitlines()]
+    rec = [r for r in rec if "d2_real" in r]
+    assert rec and all(r[k] > 0 for r in rec for k in ("d_real", "d_fake", "d2_real", "d2_fake"))
+    assert all(0 <= r["d_acc"] <= 1 for r in rec)  # D1 against its equilibrium level alpha: health can see D win
+
+
+def test_health_warning_when_d2gan_discriminators_win(tmp_path):
+    with pytest.warns(Warning, match="discriminator wins outright"):
+        warnings.simplefilter("always")
+        genlab.train("d2gan", "ring8", tmp_path / "h", model_config={**TINY, "lr_g": 1e-6, "lr_d": 1e-2}, max_steps=250,
+                     **FAST)

@@ -37,6 +37,7 @@ class GANConfig(ModelConfig):
     latent_dim: int = 64
     width: int | None = None  # mlp: hidden units (default 128); conv: channels of D's first / G's last stage (32)
     depth: int = 3  # mlp hidden layers
+    depth_d: int | None = None  # mlp hidden layers of the discriminator(s), if not ``depth``
     norm_g: str = "batch"  # conv generator normalisation: batch | group | none
     norm_d: str = "batch"  # conv discriminator normalisation: batch | group | none
     loss: str = "nonsaturating"  # minimax | nonsaturating | lsgan | wgan | hinge | d2gan
@@ -76,6 +77,8 @@ class GANConfig(ModelConfig):
              f"model.cond_d must be concat, projection or none, got {self.cond_d!r}")
         for k in ("latent_dim", "depth", "d_steps", "pack", "n_generators"):
             need(getattr(self, k) >= 1, f"model.{k} must be >= 1, got {getattr(self, k)}")
+        need(self.depth_d is None or self.depth_d >= 1,
+             f"model.depth_d must be >= 1 (or null: model.depth), got {self.depth_d}")
         need(self.width is None or self.width >= 1, f"model.width must be >= 1, got {self.width}")
         need(self.lr_g > 0 and self.lr_d > 0, f"model.lr_g and model.lr_d must be > 0, got {self.lr_g}, {self.lr_d}")
         need(len(self.betas) == 2 and all(0 <= b < 1 for b in self.betas),
@@ -135,7 +138,7 @@ class GAN(GenerativeModel):
                                    image=self.image)
 
         def make_d() -> Discriminator:
-            return Discriminator(info.shape, arch, width, c.depth, c.norm_d, c.spectral_norm, k, c.cond_d,
+            return Discriminator(info.shape, arch, width, c.depth_d or c.depth, c.norm_d, c.spectral_norm, k, c.cond_d,
                                  aux_classes=k if c.ac_weight else 0, n_generators=c.n_generators, pack=c.pack,
                                  minibatch_std=c.minibatch_std)
 
@@ -244,13 +247,18 @@ class GAN(GenerativeModel):
         c = self.config
         prob = c.loss in ("minimax", "nonsaturating")
         r, f = (real_out[:, 0], fake_out[:, 0]) if real_out.dim() == 2 else (real_out, fake_out)
-        logs = {"loss_d": loss.detach(), "d_real": (r.sigmoid() if prob else r).mean(),
-                "d_fake": (f.sigmoid() if prob else f).mean(), "diversity": diversity_ratio(fake, real)}
+        act = torch.sigmoid if prob else (F.softplus if c.loss == "d2gan" else (lambda t: t))
+        logs = {"loss_d": loss.detach(), "d_real": act(r).mean(), "d_fake": act(f).mean(),
+                "diversity": diversity_ratio(fake, real)}
+        if c.loss == "d2gan":  # D1 and D2 as the paper writes them: positive (softplus) outputs
+            logs["d2_real"], logs["d2_fake"] = F.softplus(real_out[:, 1]).mean(), F.softplus(fake_out[:, 1]).mean()
         if c.loss == "wgan":
             logs["wdist"] = losses.wasserstein_estimate(r, f)
         level = losses.DECISION[c.loss]
         if level is not None:
             logs["d_acc"] = discriminator_accuracy(r, f, level)
+        elif c.loss == "d2gan":  # the optimal D1 is alpha * p_data / p_G: above alpha where data outweighs G
+            logs["d_acc"] = discriminator_accuracy(F.softplus(r), F.softplus(f), c.d2_alpha)
         gn = self._gnorm(self.d_parameters())
         if gn is not None:
             logs["gnorm_d"] = gn
