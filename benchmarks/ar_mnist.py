@@ -70,7 +70,7 @@ def main(argv=None) -> None:
     results = json.loads(Path(args.json).read_text()) if Path(args.json).is_file() else {}
     results["setup"] = {"date": time.strftime("%Y-%m-%d"), "machine": f"{platform.machine()}, {torch.get_num_threads()} "
                         "thread(s), 2-core CPU shared with other jobs, no GPU", "torch": torch.__version__,
-                        "budget_cpu_s": args.budget, "test_images": len(x)}
+                        "budget_cpu_s": args.budget, "test_images": len(x_grey)}
     images = Path(args.images)
     images.mkdir(parents=True, exist_ok=True)
     for name in args.models.split(","):
