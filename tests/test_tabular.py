@@ -24,7 +24,7 @@ from genlab.tabular.conditions import draw_matching, parse_where
 from genlab.tabular.encoding import TableEncoding
 from genlab.tabular.evaluate import independent_columns
 from genlab.tabular.io import read_table
-from genlab.tabular.schema import TableSchema, infer_schema, parse_overrides
+from genlab.tabular.schema import TableSchema, distinct, infer_schema, parse_overrides
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 ADULT = SHARED / "tabular"
@@ -146,6 +146,17 @@ def test_overrides_from_file_and_inline(tmp_path):
         parse_overrides("age=number")
     with pytest.raises(ConfigError, match="does not have"):
         infer_schema(df, parse_overrides("nope=categorical"))
+
+
+def test_distinct_values_merge_spellings_and_spot_missing_ones():
+    s = pd.Series([" a", "b", "a ", "?", None, " ?", "NA", "b", "a", "NA"], dtype=object)
+    inverse, values, counts, token = distinct(s)
+    assert list(values) == ["a", "b"] and list(counts) == [3, 2] and token == "?"  # "?" and "NA" tie: sorted first
+    assert list(inverse) == [0, 1, 0, -1, -1, -1, -1, 1, 0, -1]
+    df = pd.DataFrame({"k": ["1", "1.0", "2", "2", "3"] * 20})  # two spellings of one number: one level
+    schema = infer_schema(df)
+    assert schema.column("k").levels == [1, 2, 3] and schema.column("k").counts == [40, 40, 20]
+    assert to_codes(schema, df)[:5, 0].tolist() == [0, 0, 1, 1, 2]
 
 
 def test_bad_columns_get_clear_messages():

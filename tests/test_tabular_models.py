@@ -183,6 +183,13 @@ def test_genlab_evaluate_command_uses_the_table_evaluator(runs, csv, tmp_path):
     res = CliRunner().invoke(main, ["evaluate", str(runs["nn-copy"]), "--data", str(csv), "--test", str(held_out),
                                     "-n", "200"])
     assert res.exit_code == 0, res.output
+    lines = res.output.splitlines()  # a short summary, not the whole eval.json
+    assert len(lines) < 12 and '"columns"' not in res.output and "{" not in res.output
+    header = next(ln for ln in lines if "quality" in ln and "detection AUC" in ln)
+    row = next(ln for ln in lines if ln.startswith("nn-copy ")).split()
+    assert header.split()[-2:] == ["exact", "copies"] and row[-1] == "1.000"  # a copy: every row copied
+    assert any(ln.startswith("independent columns") for ln in lines)
+    assert lines[-1] == f"wrote {runs['nn-copy'] / 'eval.json'} and {runs['nn-copy'] / 'report.html'}"
     report = (runs["nn-copy"] / "report.html").read_text()
     assert "independent columns" in report and "Pairwise associations" in report
     assert '"exact_copies": 1.0' in (runs["nn-copy"] / "eval.json").read_text().replace("\n", "")

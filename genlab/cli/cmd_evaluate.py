@@ -73,6 +73,10 @@ def evaluate(run, data, root, n, seed, nll_samples, nll_limit, test_path, featur
         from ..eval.image_runs import format_table, summary
 
         click.echo(format_table([summary(result)]))
+    elif model.info.modality == "table":
+        from ..tabular.evaluate import text_summary
+
+        click.echo(text_summary(result))
     else:
         click.echo(json.dumps(clean, indent=2)[:4000])
     click.echo(f"wrote {Path(run) / 'eval.json'} and {Path(run) / 'report.html'}")

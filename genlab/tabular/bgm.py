@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 MAX_ELEMENTS = 20_000_000  # rows * columns * modes per chunk of columns
+BLOCK_ELEMENTS = 1 << 18  # columns * modes * rows of responsibilities at a time
 
 
 def fit_bgm(x: np.ndarray, n_modes: int = 10, max_iter: int = 100, weight_prior: float = 1e-3,
@@ -42,7 +43,7 @@ def _init_means(z: torch.Tensor, w: torch.Tensor, k: int) -> torch.Tensor:
 
 
 def _fit_chunk(x: torch.Tensor, k: int, max_iter: int, alpha0: float, prune: float, tol: float) -> list[dict]:
-    x = x.T  # (C, N): modes first below, (K, C, N), so that every reduction runs over contiguous rows
+    x = x.T  # (C, N): rows last, so that the products below run over contiguous rows
     w = torch.isfinite(x).to(x.dtype)  # 1 for observed values
     n_obs = w.sum(1, keepdim=True).clamp_min(1)
     loc = torch.where(w > 0, x, 0).sum(1, keepdim=True) / n_obs
@@ -50,17 +51,25 @@ def _fit_chunk(x: torch.Tensor, k: int, max_iter: int, alpha0: float, prune: flo
     scale = torch.where(scale > 0, scale, torch.ones_like(scale))
     z = torch.where(w > 0, (x - loc) / scale, 0).float()  # standardised; the big tensors are float32
     w = w.float()
-    z2 = z * z
+    stats_rhs = torch.stack([w, z, z * z], -1)  # (C, N, 3): r @ this = per-mode sums of r, r z, r z^2
+    rho_rhs = stats_rhs.transpose(1, 2).contiguous()  # (C, 3, N), for log rho = coef @ this
     beta0, a0, b0, m0 = 1.0, 0.5, 0.5, 0.0  # prior: unit mean precision, variance of the standardised data
 
     # start from hard assignments to the nearest initial mean, then alternate the mean-field updates,
-    # which only need the per-mode sums of r, r z and r z^2 (statistics in float64)
+    # which only need the per-mode sums of r, r z and r z^2 (statistics in float64). Responsibilities r
+    # are (C, K, rows) tensors, made and summed block by block of rows (memory traffic, not arithmetic,
+    # is the cost); both steps are batched matrix products, and missing values (w = 0, z = 0) drop out
+    # of the sums because the first column of stats_rhs is w.
     m = _init_means(z, w, k)
-    r = torch.nn.functional.one_hot((z - m.float()[:, :, None]).abs().argmin(0), k).permute(2, 0, 1).float() * w
+    block = max(256, BLOCK_ELEMENTS // (k * z.shape[0]))  # rows per block: (C, K, block) stays in cache
+    blocks = [slice(i, i + block) for i in range(0, z.shape[1], block)]
+    sums = sum(torch.bmm(torch.nn.functional.one_hot((z[:, None, rows] - m.T.float()[:, :, None]).abs().argmin(1), k)
+                         .transpose(1, 2).float(), stats_rhs[:, rows]).double() for rows in blocks)
     for it in range(max_iter):
-        nk = r.sum(-1).double() + 1e-10  # (K, C)
-        xbar = (r * z).sum(-1).double() / nk
-        sk = ((r * z2).sum(-1).double() / nk - xbar**2).clamp_min(0)
+        sums = sums.transpose(0, 1)  # (K, C, 3)
+        nk = sums[..., 0] + 1e-10  # (K, C)
+        xbar = sums[..., 1] / nk
+        sk = (sums[..., 2] / nk - xbar**2).clamp_min(0)
         g1 = 1 + nk  # Beta(g1, g2) posterior of each stick
         g2 = alpha0 + nk.flip(0).cumsum(0).flip(0) - nk  # alpha0 + rows in later modes
         beta = beta0 + nk
@@ -75,12 +84,11 @@ def _fit_chunk(x: torch.Tensor, k: int, max_iter: int, alpha0: float, prune: flo
         e_log_v, e_log_1mv = torch.special.digamma(g1) - dg, torch.special.digamma(g2) - dg
         e_log_pi = e_log_v + e_log_1mv.cumsum(0) - e_log_1mv
         e_lam = a / b
-        # log rho = const + z * (lam m) - z^2 lam / 2: one (K, C, N) tensor, normalised in place over modes
+        # log rho = const + z * (lam m) - z^2 lam / 2, normalised over modes
         const = e_log_pi + 0.5 * (torch.special.digamma(a) - b.log()) - 0.5 / beta - 0.5 * e_lam * m * m
-        log_rho = torch.addcmul(const.float()[:, :, None], z, (e_lam * m).float()[:, :, None])
-        log_rho.sub_(z2 * (0.5 * e_lam).float()[:, :, None])
-        r = log_rho.sub_(log_rho.amax(0)).exp_()
-        r.mul_(w / r.sum(0))
+        coef = torch.stack([const, e_lam * m, -0.5 * e_lam], -1).transpose(0, 1).float()  # (C, K, 3)
+        sums = sum(torch.bmm(torch.softmax(torch.bmm(coef, rho_rhs[:, :, rows]), 1), stats_rhs[:, rows]).double()
+                   for rows in blocks)
     v = (g1 / (g1 + g2)).T  # (C, K)
     weight = v * torch.cat([torch.ones_like(v[:, :1]), (1 - v[:, :-1]).cumprod(-1)], -1)
     std = (b / a).sqrt().clamp_min(1e-3).T

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataError
-from .schema import Column, TableSchema, _days, _examples, _is_text, _plain, missing_mask
+from .schema import Column, TableSchema, _days, _examples, _is_text, _plain, distinct
 
 
 def to_codes(schema: TableSchema, df: pd.DataFrame, unseen: str = "error") -> np.ndarray:
@@ -20,6 +20,7 @@ def to_codes(schema: TableSchema, df: pd.DataFrame, unseen: str = "error") -> np
 
     ``unseen="error"`` raises :class:`DataError` for a value the schema has never seen; ``"nearest"``
     maps it to the rare code, else the missing code, else the most frequent level (for held-out data).
+    Each column's distinct values are coded once and spread to the rows (:func:`~.schema.distinct`).
     """
     absent = [c.name for c in schema.columns if c.name not in df.columns]
     if absent:
@@ -28,9 +29,9 @@ def to_codes(schema: TableSchema, df: pd.DataFrame, unseen: str = "error") -> np
     na_values = schema.options.get("na_values", ())
     out = np.empty((len(df), len(schema.columns)), dtype=np.float64)
     for j, col in enumerate(schema.columns):
-        s = df[col.name]
-        miss = missing_mask(s, na_values)
-        out[:, j] = _level_codes(col, s, miss, unseen) if col.onehot else _numbers(col, s, miss)
+        inverse, values, counts, _ = distinct(df[col.name], na_values)
+        coded = _level_codes(col, values, counts, inverse, unseen) if col.onehot else _numbers(col, values, counts)
+        out[:, j] = np.where(inverse >= 0, coded[inverse] if len(coded) else np.nan, _missing_code(col))
     return out
 
 
@@ -42,41 +43,57 @@ def _keys(col: Column, s: pd.Series):
     return np.array([_plain(v) for v in s.to_numpy()], dtype=object) if len(s) else np.array([], dtype=object)
 
 
-def _level_codes(col: Column, s: pd.Series, miss: np.ndarray, unseen: str) -> np.ndarray:
-    keys = _keys(col, s)
+def _fallback(col: Column) -> int:
+    """The code of a value a held-out table has and the training table had not."""
+    return col.rare_code if col.rare else col.missing_code if col.n_missing else int(np.argmax(col.counts[: len(col.levels)]))
+
+
+def _level_codes(col: Column, values: pd.Series, counts: np.ndarray, inverse: np.ndarray, unseen: str) -> np.ndarray:
+    """Codes of a one-hot column's distinct present ``values``."""
+    keys = _keys(col, values)
     index = pd.Index(np.array(col.levels, dtype=np.float64 if col.numeric else object))
     codes = index.get_indexer(keys).astype(np.float64)
     if col.rare:
         rare = pd.Index(np.array(col.rare, dtype=np.float64 if col.numeric else object)).get_indexer(keys) >= 0
         codes[rare] = col.rare_code
-    if col.n_missing:
-        codes[miss] = col.missing_code
-    bad = (codes < 0) & ~(miss if col.n_missing else np.zeros_like(miss))
-    if bad.any():
-        if unseen == "error":
-            what = "missing values" if (bad & miss).all() else f"values never seen in the training data (e.g. {_examples(keys[bad & ~miss])})"
-            raise DataError(f"column {col.name!r} has {int(bad.sum())} {what}; known values: "
-                            f"{_examples(col.levels + (col.rare or []), 12)}")
-        fallback = col.rare_code if col.rare else col.missing_code if col.n_missing else int(np.argmax(col.counts[: len(col.levels)]))
-        codes[bad] = fallback
+    bad = codes < 0
+    n_missing = 0 if col.n_missing else int((inverse < 0).sum())  # missing, and no code for it
+    if (bad.any() or n_missing) and unseen == "error":
+        what = f"values never seen in the training data (e.g. {_examples(keys[bad])})" if bad.any() else "missing values"
+        raise DataError(f"column {col.name!r} has {int(counts[bad].sum()) + n_missing} {what}; known values: "
+                        f"{_examples(col.levels + (col.rare or []), 12)}")
+    codes[bad] = _fallback(col)
     return codes
 
 
-def _numbers(col: Column, s: pd.Series, miss: np.ndarray) -> np.ndarray:
-    present = s[~miss]
+def _missing_code(col: Column) -> float:
+    """The code of a missing value: NaN for numbers, else the missing code (or the fallback, which
+    :func:`_level_codes` allows only for held-out data)."""
+    if not col.onehot:
+        return np.nan
+    return col.missing_code if col.n_missing else _fallback(col)
+
+
+def _numbers(col: Column, values: pd.Series, counts: np.ndarray) -> np.ndarray:
+    """A number column's distinct present ``values`` as float64 (datetimes: days since 1970)."""
     if col.kind == "datetime":
-        text = present.astype("str").str.strip() if _is_text(present) else present
-        dt = pd.to_datetime(text, format=col.datetime_format, errors="coerce")
-        values, bad = _days(dt.fillna(pd.Timestamp(0))), dt.isna().to_numpy()
+        dt = pd.to_datetime(values.astype("str").str.strip() if _is_text(values) else values,
+                            format=col.datetime_format, errors="coerce")
+        nums, bad = _days(dt.fillna(pd.Timestamp(0))), dt.isna().to_numpy()
     else:
-        num = pd.to_numeric(present.astype("str").str.strip() if _is_text(present) else present, errors="coerce")
-        values, bad = num.to_numpy(np.float64), num.isna().to_numpy()
+        num = pd.to_numeric(values.astype("str").str.strip() if _is_text(values) else values, errors="coerce")
+        nums, bad = num.to_numpy(np.float64), num.isna().to_numpy()
     if bad.any():
-        raise DataError(f"column {col.name!r} is {col.kind} but has {int(bad.sum())} values that are not "
-                        f"{'dates' if col.kind == 'datetime' else 'numbers'} (e.g. {_examples(present[bad])})")
-    out = np.full(len(s), np.nan)
-    out[~miss] = values
-    return out
+        raise DataError(f"column {col.name!r} is {col.kind} but has {int(counts[bad].sum())} values that are not "
+                        f"{'dates' if col.kind == 'datetime' else 'numbers'} (e.g. {_examples(values[bad])})")
+    return nums
+
+
+def _column_numbers(col: Column, s: pd.Series, na_values=()) -> np.ndarray:
+    """The numbers of column ``s`` per row, NaN where missing."""
+    inverse, values, counts, _ = distinct(s, na_values)
+    nums = _numbers(col, values, counts)
+    return np.where(inverse >= 0, nums[inverse] if len(nums) else np.nan, np.nan)
 
 
 # ----------------------------------------------------------------------------- back to a table
@@ -91,14 +108,14 @@ def typed_frame(schema: TableSchema, df: pd.DataFrame) -> pd.DataFrame:
         if col.name not in df.columns:
             raise DataError(f"the table has no column {col.name!r}; its columns: {', '.join(map(str, df.columns))}")
         s = df[col.name]
-        miss = missing_mask(s, na_values)
         if col.numeric:
-            out[col.name] = _numbers_out(col, _numbers(col, s, miss), clip=False)
+            out[col.name] = _numbers_out(col, _column_numbers(col, s, na_values), clip=False)
         else:
-            values = _keys(col, s)
-            values[miss] = None
+            inverse, uniq, _, _ = distinct(s, na_values)
+            keys = _keys(col, uniq)
+            values = np.where(inverse >= 0, keys[inverse] if len(keys) else None, None)
             bools = col.kind == "boolean" and all(isinstance(v, bool) for v in col.levels + (col.rare or []))
-            out[col.name] = pd.Series(values, dtype=("boolean" if miss.any() else bool) if bools else "str")
+            out[col.name] = pd.Series(values, dtype=("boolean" if (inverse < 0).any() else bool) if bools else "str")
     return pd.DataFrame(out, index=pd.RangeIndex(len(df)))
 
 

@@ -137,3 +137,19 @@ def evaluate_table_run(run_dir: str | Path, data: str | None = None, test: str |
         out_html.with_suffix(".json").write_text(json.dumps(json_ready(result), indent=2), encoding="utf-8")
         result["html"] = str(out_html)
     return result
+
+
+HEADLINE = {"quality": "quality", "column_shapes": "column shapes", "pair_trends": "pair trends",
+            "detection_auc": "detection AUC", "utility_f1": "utility F1", "utility_r2": "utility R2",
+            "privacy_share": "privacy share", "exact_copies": "exact copies"}
+
+
+def text_summary(result: dict) -> str:
+    """The headline metrics of :func:`evaluate_table`'s result as a short plain-text table."""
+    summary = result["_summary"]
+    table = summary[[c for c in HEADLINE if c in summary.columns]].astype(float).rename(columns=HEADLINE)
+    target = f", utility predicts {result['target']!r}" if result.get("target") else ""
+    return (f"{result['model']}: {result['n_samples']} synthetic rows against {result['data']}{target}\n"
+            f"{table.to_string(float_format=lambda v: f'{v:.3f}', na_rep='-')}\n"
+            "quality, column shapes, pair trends: 1 is best; detection AUC: 0.5 is best; privacy share: about 0.5 is best, "
+            "with no exact copies")

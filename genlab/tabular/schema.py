@@ -178,13 +178,30 @@ def _read_schema_file(path) -> dict:
 # ----------------------------------------------------------------------------- inference
 
 
+def distinct(s: pd.Series, na_values=()) -> tuple[np.ndarray, pd.Series, np.ndarray, str | None]:
+    """A column as its distinct present values, so that string work runs once per value, not per row:
+    (per row, the index of its value, -1 where missing; the values, text stripped, in order of first
+    appearance; how many rows hold each; the most frequent spelling of missing text, else None).
+    Missing: NaN/None, or text equal (after stripping) to a missing-value spelling."""
+    inverse, uniq = pd.factorize(s)
+    uniq, token = pd.Series(uniq), None
+    if _is_text(s) and len(uniq):
+        remap, uniq = pd.factorize(uniq.astype("str").str.strip())  # equal once stripped: one value
+        uniq = pd.Series(uniq, dtype="str")
+        inverse = np.where(inverse >= 0, remap[inverse], -1)
+        na = uniq.isin(set(NA_TOKENS) | set(na_values)).to_numpy()
+        if na.any():
+            n_na = pd.Series(np.bincount(inverse[inverse >= 0], minlength=len(uniq))[na], index=uniq[na].to_numpy())
+            token = str(n_na[n_na == n_na.max()].index.min())  # ties: the first spelling in sort order
+            new = np.where(na, -1, np.cumsum(~na) - 1)
+            inverse = np.where(inverse >= 0, new[inverse], -1)
+            uniq = uniq[~na].reset_index(drop=True)
+    return inverse, uniq, np.bincount(inverse[inverse >= 0], minlength=len(uniq)), token
+
+
 def missing_mask(s: pd.Series, na_values=()) -> np.ndarray:
     """Missing cells: NaN/None, or text equal (after stripping) to a missing-value spelling."""
-    miss = s.isna().to_numpy().copy()
-    if _is_text(s):
-        tokens = set(NA_TOKENS) | set(na_values)
-        miss |= s.astype("str").str.strip().isin(tokens).to_numpy() & ~miss
-    return miss
+    return distinct(s, na_values)[0] < 0
 
 
 def _is_text(s: pd.Series) -> bool:
@@ -192,98 +209,92 @@ def _is_text(s: pd.Series) -> bool:
 
 
 def _decimals(text: pd.Series) -> int:
-    frac = text.str.extract(r"\.(\d+)$", expand=False).dropna()
-    return int(min(6, frac.str.len().max())) if len(frac) else 0
+    """The most digits after the decimal point among numbers spelled in ``text`` (at most 6)."""
+    frac = text[text.str.contains(r"\.\d+$", regex=True).to_numpy(dtype=bool)]  # numbers: one "." at most
+    return int(min(6, (frac.str.len() - frac.str.find(".") - 1).max())) if len(frac) else 0
 
 
 def _examples(values, k: int = 3) -> str:
     return ", ".join(repr(v) for v in list(dict.fromkeys(values))[:k])
 
 
-def infer_column(name: str, s: pd.Series, kind: str | None = None, na_values=(), max_onehot: int = 20) -> tuple[Column, np.ndarray]:
-    """Infer (or apply the forced ``kind`` of) one column; returns it and its numeric values (mode columns)."""
-    miss = missing_mask(s, na_values)
-    present = s[~miss]
-    if len(present) == 0:
+def infer_column(name: str, s: pd.Series, kind: str | None = None, na_values=(),
+                 max_onehot: int = 20) -> tuple[Column, pd.Series | np.ndarray, np.ndarray, np.ndarray]:
+    """Infer (or apply the forced ``kind`` of) one column. Returns it, its distinct present values (text:
+    stripped strings; numbers, dates: float64, dates as days), their row counts, and per row the index
+    of its value (-1: missing); see :func:`distinct`. All checks run on the distinct values."""
+    inverse, values, counts, token = distinct(s, na_values)
+    if len(values) == 0:
         raise DataError(f"column {name!r} is empty: all {len(s)} values are missing; drop it from the file "
                         f"or mark it ignore in the schema ({name}: ignore)")
-    col = Column(name, kind or "", n_missing=int(miss.sum()))
-    if col.n_missing and _is_text(s):
-        tokens = s[miss].dropna().astype("str").str.strip()
-        col.na_token = tokens.mode().iloc[0] if len(tokens) else None
-    text = present.astype("str").str.strip() if _is_text(present) else None
-
+    col = Column(name, kind or "", n_missing=int((inverse < 0).sum()), na_token=token)
+    text = _is_text(s)
     if kind is None:
-        kind = _guess_kind(name, present, text)
+        kind = _guess_kind(name, values, counts, inverse, text)
     col.kind = kind
-    if kind == "boolean":
-        values = text if text is not None else present
-        if values.nunique() > 2:
-            raise DataError(f"column {name!r} is declared boolean but has {values.nunique()} distinct values "
-                            f"(e.g. {_examples(values)}); declare it categorical")
+    if kind == "boolean" and len(values) > 2:
+        raise DataError(f"column {name!r} is declared boolean but has {len(values)} distinct values "
+                        f"(e.g. {_examples(values)}); declare it categorical")
     if kind in ("categorical", "boolean"):
-        return col, (text if text is not None else present)
+        return col, values, counts, inverse
     if kind == "datetime":
-        fmt = pd.tseries.api.guess_datetime_format(text.iloc[0]) if text is not None else None
-        dt = pd.to_datetime(text if text is not None else present, format=fmt, errors="coerce")
-        if dt.isna().any():
-            bad = (text if text is not None else present)[dt.isna().to_numpy()]
-            raise DataError(f"column {name!r} is datetime but {int(dt.isna().sum())} values are not dates in one "
-                            f"format (e.g. {_examples(bad)}); fix them or declare the column categorical")
-        col.datetime_format = fmt
-        values = _days(dt)
-        col.decimals = 0 if np.all(values == np.floor(values)) else None  # dates: whole days; else seconds
-    else:  # continuous | discrete
-        values = pd.to_numeric(text if text is not None else present, errors="coerce")
-        bad = values.isna().to_numpy()
+        fmt = pd.tseries.api.guess_datetime_format(values.iloc[0]) if text else None
+        dt = pd.to_datetime(values, format=fmt, errors="coerce")
+        bad = dt.isna().to_numpy()
         if bad.any():
-            raise DataError(f"column {name!r} is declared {kind} but {int(bad.sum())} values are not numbers "
-                            f"(e.g. {_examples((text if text is not None else present)[bad])}); fix them or "
-                            f"declare it categorical in the schema")
-        values = values.to_numpy(dtype=np.float64)
-        if text is not None:
-            col.decimals = 0 if kind == "discrete" else _decimals(text)
+            raise DataError(f"column {name!r} is datetime but {int(counts[bad].sum())} values are not dates in one "
+                            f"format (e.g. {_examples(values[bad])}); fix them or declare the column categorical")
+        col.datetime_format = fmt
+        nums = _days(dt)
+        col.decimals = 0 if np.all(nums == np.floor(nums)) else None  # dates: whole days; else seconds
+    else:  # continuous | discrete
+        parsed = pd.to_numeric(values, errors="coerce")
+        bad = parsed.isna().to_numpy()
+        if bad.any():
+            raise DataError(f"column {name!r} is declared {kind} but {int(counts[bad].sum())} values are not numbers "
+                            f"(e.g. {_examples(values[bad])}); fix them or declare it categorical in the schema")
+        nums = parsed.to_numpy(dtype=np.float64)
+        if text:
+            col.decimals = 0 if kind == "discrete" else _decimals(values)
         elif kind == "discrete":
             col.decimals = 0
-    values = np.asarray(values, dtype=np.float64)
-    col.min, col.max = float(values.min()), float(values.max())
-    if kind != "datetime" and len(np.unique(values)) <= max_onehot:
-        return col, values  # few distinct numbers: one-hot levels (set by the caller)
-    col.modes = {}  # a mode column; fitted by the caller (all columns at once)
-    return col, values
+    nums = np.asarray(nums, dtype=np.float64)
+    col.min, col.max = float(nums.min()), float(nums.max())
+    if kind == "datetime" or len(np.unique(nums)) > max_onehot:
+        col.modes = {}  # a mode column; fitted by the caller (all columns at once)
+    return col, nums, counts, inverse  # else few distinct numbers: one-hot levels (set by the caller)
 
 
-def _guess_kind(name: str, present: pd.Series, text: pd.Series | None) -> str:
-    if pd.api.types.is_bool_dtype(present):
+def _guess_kind(name: str, values: pd.Series, counts: np.ndarray, inverse: np.ndarray, text: bool) -> str:
+    """The kind of a column from its distinct present ``values`` (see :func:`infer_column`)."""
+    if pd.api.types.is_bool_dtype(values):
         return "boolean"
-    if pd.api.types.is_datetime64_any_dtype(present):
+    if pd.api.types.is_datetime64_any_dtype(values):
         return "datetime"
-    if pd.api.types.is_numeric_dtype(present):
-        v = present.to_numpy(dtype=np.float64)
+    if not text and pd.api.types.is_numeric_dtype(values):
+        v = values.to_numpy(dtype=np.float64)
         return "discrete" if np.all(v == np.round(v)) else "continuous"
-    lower = set(text.str.lower().unique()[:3])
-    if len(lower) <= 2 and any(lower <= spell for spell in BOOL_SPELLINGS) and text.nunique() <= 2:
+    if len(values) <= 2 and any(set(values.str.lower()) <= spell for spell in BOOL_SPELLINGS):
         return "boolean"
-    nums = pd.to_numeric(text, errors="coerce")
-    n_num = int(nums.notna().sum())
-    if n_num == len(text):
-        return "discrete" if text.str.fullmatch(r"[+-]?\d+").all() else "continuous"
-    if n_num >= 0.5 * len(text):
-        bad = text[nums.isna().to_numpy()]
-        raise DataError(f"column {name!r} mixes numbers and text: {n_num} numbers and {len(bad)} other values "
-                        f"(e.g. {_examples(bad)}); fix those values, add their spelling to na_values in a schema "
-                        f"file if they mean 'missing', or declare the column categorical ({name}: categorical)")
-    if n_num == 0 and _looks_like_dates(text):
+    is_num = pd.to_numeric(values, errors="coerce").notna().to_numpy()
+    n_num, n = int(counts[is_num].sum()), int(counts.sum())
+    if n_num == n:
+        return "discrete" if values.str.fullmatch(r"[+-]?\d+").all() else "continuous"
+    if n_num >= 0.5 * n:
+        raise DataError(f"column {name!r} mixes numbers and text: {n_num} numbers and {n - n_num} other values "
+                        f"(e.g. {_examples(values[~is_num])}); fix those values, add their spelling to na_values in a "
+                        f"schema file if they mean 'missing', or declare the column categorical ({name}: categorical)")
+    if n_num == 0 and _looks_like_dates(values, values.iloc[inverse[inverse >= 0][:200]]):
         return "datetime"
     return "categorical"
 
 
-def _looks_like_dates(text: pd.Series) -> bool:
-    sample = text.iloc[:200]
+def _looks_like_dates(values: pd.Series, sample: pd.Series) -> bool:
+    """Whether every distinct value parses as a date in the format of the first (``sample``: the first rows)."""
     if not sample.str.contains(r"\d").all() or not sample.str.contains(r"[-/:]").all():
         return False
     fmt = pd.tseries.api.guess_datetime_format(sample.iloc[0])
-    return fmt is not None and pd.to_datetime(text, format=fmt, errors="coerce").notna().all()
+    return fmt is not None and pd.to_datetime(values, format=fmt, errors="coerce").notna().all()
 
 
 def _days(dt: pd.Series) -> np.ndarray:
@@ -291,11 +302,11 @@ def _days(dt: pd.Series) -> np.ndarray:
     return (dt.to_numpy(dtype="datetime64[ns]").astype(np.int64) / 86_400e9).astype(np.float64)
 
 
-def _set_levels(col: Column, values, n_rows: int, rare_fraction: float, max_levels: int) -> None:
+def _set_levels(col: Column, values, counts: np.ndarray, n_rows: int, rare_fraction: float, max_levels: int) -> None:
     """One-hot levels with their counts (numbers ascending, other values most frequent first, ties by
-    value); values seen fewer than ``rare_fraction * n_rows`` times, or beyond ``max_levels``, are pooled
-    into one rare code when there are at least two of them."""
-    counts = pd.Series(values).value_counts()
+    value) from distinct ``values`` and their row ``counts``; values seen fewer than ``rare_fraction *
+    n_rows`` times, or beyond ``max_levels``, are pooled into one rare code when there are at least two."""
+    counts = pd.Series(counts, index=np.asarray(values)).groupby(level=0, sort=False).sum()  # "1", "1.0": one number
     keys = [_plain(v) for v in counts.index]
     n = counts.to_numpy()
     order = np.argsort(keys, kind="stable") if col.numeric else np.lexsort((np.array(keys, dtype=str), -n))
@@ -354,13 +365,11 @@ def infer_schema(df: pd.DataFrame, overrides: dict | None = None, target: str | 
         kind = forced.get(str(name))
         if kind == "ignore":
             continue
-        col, values = infer_column(str(name), df[name], kind, overrides.get("na_values", ()), max_onehot)
+        col, values, counts, inverse = infer_column(str(name), df[name], kind, overrides.get("na_values", ()), max_onehot)
         if col.modes is None:
-            _set_levels(col, values, len(df), rare_fraction, max_levels)
+            _set_levels(col, values, counts, len(df), rare_fraction, max_levels)
         else:
-            full = np.full(len(df), np.nan)
-            full[~missing_mask(df[name], overrides.get("na_values", ()))] = values
-            mode_values.append(full)
+            mode_values.append(np.where(inverse >= 0, values[inverse], np.nan))
         cols.append(col)
     if target is not None and str(target) not in [c.name for c in cols]:
         raise ConfigError(f"target column {target!r} is marked ignore in the schema")

@@ -25,7 +25,7 @@ from ...data.base import Batch, DataInfo, TensorDataset
 from ...errors import ConfigError
 from ...registry import register_model
 from ...tabular.conditions import Condition
-from ...tabular.encoding import gumbel, segment_argmax, segment_log_softmax
+from ...tabular.encoding import gumbel
 from ...tabular.marginals import EPS, Marginals
 from ..tabular.base import TabularModel
 from .ddpm import DiffusionConfig, sampling_plan
@@ -33,6 +33,7 @@ from .denoisers import MLPDenoiser
 from .schedules import NoiseSchedule, target, to_x0_eps
 
 
+BATCH_ELEMENTS = 1 << 21  # rows x network inputs denoised at a time
 SCORE_CLIP = 5.0  # normal scores lie within ndtri(EPS) = -4.75 .. 4.75; clean estimates are clamped here
 
 
@@ -59,7 +60,10 @@ class TabDDPMConfig(DiffusionConfig):
 
 class Categories(nn.Module):
     """Flat layout of the one-hot columns: entry ``e`` belongs to segment ``seg[e]`` of size ``k[e]``
-    (buffers derived from the schema, not saved)."""
+    (buffers derived from the schema, not saved). For softmax and argmax the entries are reordered so
+    that segments of equal size lie side by side (``perm``); each such group is a dense (B, segments,
+    size) view, so the work is a few dense ops per group (one group per distinct size) instead of
+    scatter/gather over every entry."""
 
     def __init__(self, sizes: list[int]):
         super().__init__()
@@ -67,20 +71,54 @@ class Categories(nn.Module):
         sz = torch.tensor(sizes, dtype=torch.long)
         seg = torch.repeat_interleave(torch.arange(self.n), sz)
         start = torch.cumsum(sz, 0) - sz
-        for name, value in (("seg", seg), ("start", start), ("pos", torch.arange(len(seg)) - start[seg]),
-                            ("k", sz[seg].float())):
+        order = torch.argsort(sz, stable=True)  # segments grouped by size
+        perm = torch.cat([start[i] + torch.arange(sizes[i]) for i in order.tolist()]) if sizes else seg
+        self.groups = []  # (first entry in perm order, segments, size) per distinct size
+        offset = 0
+        for size, count in zip(*torch.unique_consecutive(sz[order], return_counts=True)):
+            self.groups.append((offset, int(count), int(size)))
+            offset += int(count * size)
+        for name, value in (("seg", seg), ("start", start), ("k", sz[seg].float()), ("perm", perm),
+                            ("unperm", torch.argsort(perm)), ("order", order), ("unorder", torch.argsort(order))):
             self.register_buffer(name, value, persistent=False)
+
+    def _views(self, v: torch.Tensor) -> list[torch.Tensor]:
+        """``v`` (B, S) reordered by size, as one (B, segments, size) view per group."""
+        w = v.index_select(1, self.perm)
+        return [w[:, o : o + g * k].view(len(v), g, k) for o, g, k in self.groups]
 
     def onehot(self, codes: torch.Tensor) -> torch.Tensor:
         out = torch.zeros(len(codes), len(self.seg), device=codes.device)
         return out.scatter_(1, self.start + codes.long(), 1.0)
 
     def log_softmax(self, logits: torch.Tensor) -> torch.Tensor:
-        return segment_log_softmax(logits, self.seg, self.n)
+        out = [view.log_softmax(-1).flatten(1) for view in self._views(logits)]
+        return torch.cat(out, 1).index_select(1, self.unperm) if out else logits
 
     def draw(self, logp: torch.Tensor, generator=None) -> torch.Tensor:
-        """One code per segment from log-probabilities (Gumbel-max)."""
-        return segment_argmax(logp + gumbel(logp.shape, logp.device, generator), self.seg, self.pos, self.n)
+        """One code per segment from log-probabilities (Gumbel-max; ties go to the first)."""
+        codes = [view.argmax(-1) for view in self._views(logp + gumbel(logp.shape, logp.device, generator))]
+        return torch.cat(codes, 1).index_select(1, self.unorder) if codes else logp.new_zeros(len(logp), 0, dtype=torch.long)
+
+    def step(self, logits: torch.Tensor, codes: torch.Tensor, ab_t: float, ab_s: float, generator=None) -> torch.Tensor:
+        """Codes x_s drawn from ``q(x_s | x_t = codes, x_0 ~ softmax(logits))`` (the :meth:`posterior`),
+        for scalar ``abar``s: per group, the posterior weights ``(ab_s p0 + (1 - ab_s) / k) ((1 - a) / k +
+        a [e = x_t])`` and one uniform per segment against their cumulative sum (inverse CDF)."""
+        a = float(ab_t) / float(ab_s)
+        if a >= 1:  # no noise between s and t
+            return codes.clone()
+        u = torch.rand(codes.shape, generator=generator, device=codes.device)
+        grouped = codes.index_select(1, self.order)
+        out, at = [], 0
+        for view, (_, g, k) in zip(self._views(logits), self.groups):
+            x_t = grouped[:, at : at + g, None]
+            w = view.softmax(-1).mul_(ab_s).add_((1 - ab_s) / k)  # q(x_s | x_0), x_0 ~ p0
+            w.scatter_(-1, x_t, w.gather(-1, x_t) * (1 + a * k / (1 - a)))  # times (1 - a) / k: a constant
+            cum = w.cumsum_(-1)
+            pick = (cum < u[:, at : at + g, None] * cum[:, :, -1:]).sum(-1)
+            out.append(pick.clamp_max_(k - 1))
+            at += g
+        return torch.cat(out, 1).index_select(1, self.unorder) if out else codes
 
     def noised(self, p0: torch.Tensor, abar: torch.Tensor) -> torch.Tensor:
         """log q(x_t | x_0) for (B, S) probabilities ``p0`` of x_0 and (B, 1) ``abar_t``."""
@@ -193,6 +231,14 @@ class TabDDPM(TabularModel):
             self._options = {}
 
     def _draw(self, n: int, conds: list[Condition], generator=None) -> torch.Tensor:
+        """``n`` rows, denoised in batches of about ``BATCH_ELEMENTS`` inputs (wide tables: a few hundred rows),
+        so that the 100 steps work on tensors that stay in the CPU cache."""
+        rows = max(64, BATCH_ELEMENTS // (len(self.num_cols) + len(self.cats.seg)))
+        if n <= rows:
+            return self._draw_batch(n, conds, generator)
+        return torch.cat([self._draw_batch(min(rows, n - i), conds, generator) for i in range(0, n, rows)])
+
+    def _draw_batch(self, n: int, conds: list[Condition], generator=None) -> torch.Tensor:
         steps, sampler, _ = sampling_plan(self.config, self.schedule, self._options, False, self.name)
         m, dev = len(self.num_cols), self.device
         fixed = torch.zeros(len(self.cat_cols), dtype=torch.bool, device=dev)
@@ -202,7 +248,7 @@ class TabDDPM(TabularModel):
             fixed[i], value[i] = True, c.code
         c0 = self.cats.onehot(value.expand(n, -1))
         uniform = torch.zeros(n, len(self.cats.seg), device=dev)
-        state = {"codes": self.cats.draw(uniform, generator), "t": None, "p0": None}
+        state = {"codes": self.cats.draw(uniform, generator), "t": None, "logits": None}
 
         def impose(codes: torch.Tensor, s: int) -> torch.Tensor:
             if not fixed.any():
@@ -215,15 +261,14 @@ class TabDDPM(TabularModel):
         def denoise(x: torch.Tensor, t: int):
             tt = torch.full((n,), t, dtype=torch.long, device=dev)
             out = self.net(torch.cat([x, self.cats.onehot(state["codes"])], 1), tt)
-            state["t"], state["p0"] = t, self.cats.log_softmax(out[:, m:]).exp()
+            state["t"], state["logits"] = t, out[:, m:]
             alpha, sigma = self.schedule.alpha_sigma(t, 2)
             return to_x0_eps(self.config.prediction, out[:, :m], x, alpha, sigma, clip=SCORE_CLIP)
 
         def step_categories(x: torch.Tensor, s: int) -> torch.Tensor:
             if self.cats.n:
                 ab_t, ab_s = self.schedule.abar(state["t"]), self.schedule.abar(s)
-                logp = self.cats.posterior(self.cats.onehot(state["codes"]), state["p0"], ab_t, ab_s)
-                state["codes"] = impose(self.cats.draw(logp, generator), s)
+                state["codes"] = impose(self.cats.step(state["logits"], state["codes"], ab_t, ab_s, generator), s)
             return x
 
         z = torch.randn(n, m, generator=generator, device=dev)
