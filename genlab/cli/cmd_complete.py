@@ -60,7 +60,7 @@ def complete(run, inputs, mask_spec, n, output, seed, label, no_ema, device) -> 
     if n < 1:
         raise ConfigError(f"-n must be a positive number of completions, got {n}")
     model = load(run, device=device or "auto", ema=not no_ema)
-    if model.info.modality != "image" or not callable(getattr(model, "complete", None)):
+    if model.info.modality != "image" or not model.has("complete"):
         raise ConfigError(f"model {model.name!r} cannot complete images; models that can: {', '.join(models_that_complete())}")
     x = read_images(list(inputs), model.info.shape)
     mask = parse_mask(mask_spec, model.info.shape[1:], seed=seed)

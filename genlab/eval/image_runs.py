@@ -84,7 +84,7 @@ def evaluate_image_run(model, run_dir, data_cfg, *, n: int = 10_000, nll_samples
               **evaluate_samples(fake, train_ds, test_ds, net, n=n, fake_labels=labels, train_feats=train_feats)}
     if model.has("log_likelihood"):
         result["likelihood"] = test_nll(model, test_ds, nll_samples, limit=nll_limit, seed=seed)
-    if callable(getattr(model, "complete", None)):
+    if model.has("complete"):
         result["_completions"] = completion_examples(model, test_ds, seed)
     panel = fake[:8]
     result["_panel"] = {"samples": panel, "neighbours": train_ds.tensors["x"][nearest_training_images(panel, train_ds.tensors["x"])]}

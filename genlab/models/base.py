@@ -109,6 +109,8 @@ class GenerativeModel(nn.Module):
 
     def capabilities(self) -> set[str]:
         caps = {m for m in ("sample", "log_likelihood", "encode", "decode") if self._overrides(m)}
+        if callable(getattr(self, "complete", None)):  # image completion (genlab/masks.py contract)
+            caps.add("complete")
         if self.conditional:
             caps.add("conditional")
         return caps

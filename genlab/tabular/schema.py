@@ -199,11 +199,6 @@ def distinct(s: pd.Series, na_values=()) -> tuple[np.ndarray, pd.Series, np.ndar
     return inverse, uniq, np.bincount(inverse[inverse >= 0], minlength=len(uniq)), token
 
 
-def missing_mask(s: pd.Series, na_values=()) -> np.ndarray:
-    """Missing cells: NaN/None, or text equal (after stripping) to a missing-value spelling."""
-    return distinct(s, na_values)[0] < 0
-
-
 def _is_text(s: pd.Series) -> bool:
     return pd.api.types.is_string_dtype(s) or pd.api.types.is_object_dtype(s) or isinstance(s.dtype, pd.CategoricalDtype)
 
