@@ -1,6 +1,6 @@
 """D2GAN on ring8: short runs of several model configs, with both discriminators read on real and generated points.
 
-    python benchmarks/gan_d2gan_probe.py [--budget 25] [--seed 0] [--configs '[{"lr_g": 1e-3, "lr_d": 1e-3}, ...]']
+    python benchmarks/gan_d2gan_probe.py [--budget 25] [--seed 0] [--configs '[{"lr": 1e-3, "depth": 2}, ...]'] (optimiser keys go to the train section)
         [--runs runs/bench/d2gan_probe] [--results benchmarks/results/gan_d2gan_probe.json]
 
 Each config (JSON object of ``model.*`` fields) trains ``d2gan`` on ring8 for ``--budget`` process CPU seconds
@@ -23,12 +23,13 @@ import torch
 import torch.nn.functional as F
 
 import genlab
+from genlab.config import split_train_settings
 from genlab.config import DataConfig
 from genlab.data.vectors import ring_centers
 from genlab.eval.modes import mode_metrics
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT = [{"lr_g": 1e-3, "lr_d": 1e-3, "depth": 3}, {"lr_g": 1e-3, "lr_d": 1e-3, "depth": 2}]
+DEFAULT = [{"lr": 1e-3, "depth": 3}, {"lr": 1e-3, "depth": 2}]
 TRAJ = ("d_real", "d_fake", "d2_real", "d2_fake", "gnorm_g")
 
 
@@ -37,8 +38,9 @@ def probe(cfg: dict, seed: int, budget: float, out: Path) -> dict:
              "progress": False, "device": "cpu", "seed": seed, "max_cpu_time": budget}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        m = genlab.train("d2gan", DataConfig(name="ring8", download=False), out, model_config=cfg, overwrite=True,
-                         train_config=train)
+        mcfg, opt = split_train_settings(cfg)
+        m = genlab.train("d2gan", DataConfig(name="ring8", download=False), out, model_config=mcfg, overwrite=True,
+                         train_config={**train, **opt})
     state = json.loads((out / "state.json").read_text())
     x = m.sample(2500, generator=torch.Generator().manual_seed(1000 + seed))
     met = mode_metrics(x, m.info.meta["modes"], m.info.meta["mode_std"])

@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--n", type=int, default=10_000)
-    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--threads", type=int, default=1)
     p.add_argument("--dataset", default="mnist")
     p.add_argument("--root", default=str(ROOT.parent / "shared" / "data"))
     p.add_argument("--json", help="also write the results here")
@@ -48,24 +48,28 @@ def main(argv=None) -> None:
     out = evaluate_samples(fake, rest, test, net, n=args.n, baseline=False, log=lambda m: print("  " + m, flush=True))
     total, total_cpu = time.perf_counter() - t0, time.process_time() - c0
     sec, cpu = {**out["seconds"], "load": load_s}, {**out["cpu_seconds"], "load": load_cpu}
-    metric_keys = ("fid", "kid", "inception_score", "prdc", "class_modes", "memorisation", "birthday")
+    metric_keys = ("fid", "kid", "inception_score", "prdc", "class_modes", "copy_calibration", "memorisation", "birthday_real",
+                   "birthday")
+    ci = lambda v: f"[{v[0]:.3g}, {v[1]:.3g}]"  # noqa: E731
     rows = [
-        ("load extractor", "load", f"test accuracy {net.meta['test_accuracy']:.4f}"),
+        ("load extractor", "load", f"version {net.meta.get('version', 1)}, test accuracy {net.meta['test_accuracy']:.4f}"),
         (f"features: {out['n_fake']} fake + {out['n_real']} real", ("features_fake", "features_real"), ""),
         (f"features: {out['n_train']} train (copy detector)", "features_train", ""),
-        ("FID", "fid", f"{out['fid']['value']:.4f}"),
-        ("KID (100 x 1000)", "kid", f"{out['kid']['mean']:.2e} ± {out['kid']['std']:.1e}"),
+        ("FID (+ 100 bootstrap resamples)", "fid", f"{out['fid']['value']:.4f} {ci(out['fid']['ci'])}"),
+        ("KID (100 x 1000, + 10 blocks)", "kid", f"{out['kid']['mean']:.2e} {ci(out['kid']['ci'])}"),
         ("Inception Score (10 splits)", "inception_score",
          f"{out['inception_score']['mean']:.3f} ± {out['inception_score']['std']:.3f}"),
-        ("precision / recall / density / coverage (k=5)", "prdc",
+        ("precision / recall / density / coverage (k=5, + 200 half-samples)", "prdc",
          " / ".join(f"{out['prdc'][k]:.3f}" for k in ("precision", "recall", "density", "coverage"))),
         ("class-mode coverage", "class_modes",
          f"{out['class_modes']['covered']:.2f}, KL {out['class_modes']['kl_uniform']:.4f}"),
-        ("memorisation (copy detector)", "memorisation",
-         f"copy fraction {out['memorisation']['copy_fraction']:.4f}, flagged {out['memorisation']['flagged']}"),
-        ("birthday support (calibrate + fake + real)", "birthday",
-         f"fake {out['birthday']['fake']['support']:.3g} (s={out['birthday']['fake']['batch_size']}), "
-         f"real {out['birthday']['real']['support']:.3g} (s={out['birthday']['real']['batch_size']})"),
+        ("copy test: calibration scores of the reference", "copy_calibration", ""),
+        ("copy test: samples", "memorisation",
+         f"copy fraction {out['memorisation']['copy_fraction']:.4f} (expected {out['memorisation']['expected_fraction']:.4f}), "
+         f"flagged {out['memorisation']['flagged']}"),
+        ("birthday support (calibrate + real + fake)", ("birthday_real", "birthday"),
+         f"fake {out['birthday']['fake']['support']:.3g} {ci(out['birthday']['fake']['ci'])}, "
+         f"real {out['birthday']['real']['support']:.3g} {ci(out['birthday']['real']['ci'])}"),
     ]
 
     def both(keys) -> str:
@@ -82,7 +86,11 @@ def main(argv=None) -> None:
     print(f"| {'metrics only (no feature extraction)':<48} | {both(metric_keys)} | |")
     print(f"| {'total (evaluate_samples)':<48} | {total:7.2f} | {total_cpu:7.2f} | |")
     if args.json:
-        Path(args.json).write_text(json.dumps({"args": vars(args), "total_s": total, "total_cpu_s": total_cpu, **out}, indent=2))
+        from genlab.eval.report import json_ready
+
+        Path(args.json).write_text(json.dumps({"args": vars(args), "total_s": total, "total_cpu_s": total_cpu,
+                                               "date": __import__("datetime").date.today().isoformat(),
+                                               "torch": torch.__version__, **json_ready(out)}, indent=2))
 
 
 if __name__ == "__main__":

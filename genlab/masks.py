@@ -5,6 +5,8 @@ A mask is a bool tensor (H, W), True where pixels are covered (to be generated).
 - ``bottom-half``, ``top-half``, ``right-half``, ``left-half``, ``centre`` (the middle half of each side)
 - ``P%``: the last P percent of pixels in raster order (the bottom of the image, ending mid-row)
 - ``random-P%``: P percent of the pixels chosen at random (``seed``)
+- ``random-box`` (one box, sides a quarter to a half of the image's) and ``strokes`` (free-form brush
+  strokes): the masks ``inpaint-gan`` trains on, drawn with ``seed``
 - a path to an image (PNG, ...): pixels brighter than mid-grey are covered; resized to (H, W) if needed
 
 Models that fill masks implement ``complete(x, mask, n, generator=None, labels=None) -> (B, n, C, H, W)``:
@@ -54,6 +56,7 @@ def parse_mask(spec: str, size: tuple[int, int], seed: int = 0) -> torch.Tensor:
     no pixel or every pixel."""
     h, w = size
     spec = str(spec).strip()
+    spec = {"center": "centre"}.get(spec, spec)
     pct = re.fullmatch(r"(random-)?(\d+(?:\.\d+)?)%", spec)
     if spec in NAMED:
         mask = _named(spec, h, w)
@@ -69,10 +72,14 @@ def parse_mask(spec: str, size: tuple[int, int], seed: int = 0) -> torch.Tensor:
         mask = torch.zeros(h * w, dtype=torch.bool)
         mask[idx] = True
         mask = mask.view(h, w)
+    elif spec in ("random-box", "strokes"):  # the inpainting training masks (genlab/data/paired.py), seeded
+        from .data.paired import random_masks
+
+        mask = random_masks(spec, 1, h, w, torch.Generator().manual_seed(seed))[0, 0]
     elif Path(spec).expanduser().is_file():
         mask = _from_image(Path(spec).expanduser(), h, w)
     else:
-        raise ConfigError(f"unknown mask {spec!r}: use {', '.join(NAMED)}, a percentage like 50% (last pixels in "
+        raise ConfigError(f"unknown mask {spec!r}: use {', '.join(NAMED)}, random-box, strokes, a percentage like 50% (last pixels in "
                           "raster order) or random-50%, or a mask image (white = covered)")
     return check_mask(mask, spec)
 

@@ -25,6 +25,10 @@ def register_writer(modality: str):
 
 def write_samples(samples, path: str | Path, info: DataInfo, labels: torch.Tensor | None = None) -> Path:
     """Write ``samples`` of a model whose data is described by ``info`` to ``path`` (format from suffix)."""
+    if info.modality not in _WRITERS:  # writers are registered by the data modules of their kind of data
+        from .data import import_data_modules
+
+        import_data_modules()
     if info.modality not in _WRITERS:
         raise ConfigError(f"no writer for {info.modality} samples")
     path = Path(path)

@@ -19,11 +19,33 @@ def register_model(cls):
 
 
 def _ensure_imported() -> None:
-    from . import models  # noqa: F401  (importing the package registers every family)
+    from . import models
+
+    models.import_all()  # importing every family registers every model
+
+
+def _import_family_of(name: str) -> None:
+    """Import only the module that defines model ``name``, when the cached model index knows it."""
+    import importlib
+
+    from .model_index import module_of
+
+    module = module_of(name)
+    if module:
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            pass
 
 
 def get_model_class(name: str) -> type:
-    _ensure_imported()
+    if name not in _MODELS:
+        _import_family_of(name)
+    if name not in _MODELS:
+        _ensure_imported()
+        from .model_index import rows
+
+        rows()  # refresh the cached index, so that the next process imports only this model's family
     if name not in _MODELS:
         close = difflib.get_close_matches(name, _MODELS, n=3)
         hint = f" Did you mean {', '.join(close)}?" if close else ""

@@ -155,7 +155,8 @@ def test_sample_command_streams_and_checks_options(text_run, tmp_path):
     r = runner.invoke(main, ["sample", str(run), "-n", "3", "--length", "5", "-o", str(tmp_path / "s.txt")])
     assert r.exit_code == 0 and (tmp_path / "s.txt").read_text(encoding="utf-8").count("----- sample") == 3
     for args, msg in [(["--prompt", "ROMEO€"], "'€'"), (["--temperature", "0"], "temperature must be > 0"),
-                      (["--top-p", "1.5"], "top-p must be in"), (["--steps", "3"], "does not take sampling option")]:
+                      (["--top-p", "1.5"], "top-p must be in"),
+                      (["--steps", "3"], "has no sampling option --steps")]:
         r = runner.invoke(main, ["sample", str(run), "--length", "3", *args])
         assert r.exit_code == 2 and msg in r.output, r.output
     r = runner.invoke(main, ["sample", str(run), "--length", "3", "--prompt", "ROMEO€", "--drop-unknown"])

@@ -171,7 +171,7 @@ def test_bad_sampling_options_are_clear_errors():
         m.sample(2, steps=0)
     with pytest.raises(ConfigError, match="between 1 and 50"):
         m.sample(2, steps=51)
-    with pytest.raises(ConfigError, match="unknown sampler 'euler'"):
+    with pytest.raises(ConfigError, match=r"sampler must be ddpm, ddim or dpm\+\+ for model 'ddpm', got 'euler'"):
         m.sample(2, sampler="euler")
     with pytest.raises(ConfigError, match="guidance needs a class-conditional model"):
         m.sample(2, guidance=3.0)

@@ -40,8 +40,13 @@ def test_evaluate_and_compare_on_mnist(tmp_path, shared_data):
     _invoke("compare", run, run2, "--data", "mnist", "-n", 500, "-o", html)
     rows = json.loads(html.with_suffix(".json").read_text())
     names = [r["model"] for r in rows]
-    assert names[:2] == ["gmm", "gmm"] and names[2:] == ["real data (train vs test)", "nn-copy of training data"]
+    assert names[:2] == ["gmm", "gmm"] and names[2:] == ["real data (held out)", "nn-copy of training data"]
     assert rows[0]["fid"] == ev["fid"]  # same samples, extractor and reference: same numbers as evaluate
+    real = rows[2]  # held out: not trained on (test images outside the reference), at the models' n
+    assert real["held_out"] and real["n_fake"] == 500 and "test images outside the reference set" in real["what"]
+    assert real["memorisation"]["flagged"] is False and rows[3]["n_fake"] == 500
+    assert rows[0]["likelihood"]["estimator"] == "exact" and rows[0]["likelihood"]["data_model"] == "dequantised"
+    assert rows[0]["fid"]["ci"][0] <= rows[0]["fid"]["ci"][1] and rows[0]["prdc"]["ci"]["coverage"] is not None
     copy = rows[3]
     assert copy["memorisation"]["flagged"] is True and copy["memorisation"]["copy_fraction"] > 0.9
     assert copy["prdc"]["precision"] > rows[0]["prdc"]["precision"]  # looks perfect, but is caught as copies

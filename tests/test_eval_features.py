@@ -66,9 +66,20 @@ def test_trains_on_demand_and_caches(tmp_path, monkeypatch):
     out = evaluate_samples(test.tensors["x"].float() / 255, train, test, net, n=297, baseline=True)
     assert out["n_fake"] == out["n_real"] == 297 and out["fid"]["value"] == pytest.approx(0.0, abs=1e-6)
     assert out["prdc"]["coverage"] == 1.0 and not out["memorisation"]["flagged"]
-    assert out["baseline"]["fid"]["value"] > 0 and "fid" in out["seconds"]
+    assert out["fid"]["ci"][0] == 0.0 and "fid" in out["seconds"]
+    # all 297 test images are the reference: no held-out real row at n = 297, and the reason says so
+    assert "297" in out["baseline"]["skipped"] and "fid" not in out["baseline"]
+    half = evaluate_samples(test.tensors["x"][:140].float() / 255, train, test, net, n=140, baseline=True)
+    base = half["baseline"]
+    assert base["held_out"] and base["n_fake"] == 140 and base["fid"]["value"] > 0 and not base["memorisation"]["flagged"]
     copies = evaluate_samples(train.tensors["x"][:297].float() / 255, train, test, net, n=297, baseline=False)
-    assert copies["memorisation"]["flagged"]
+    assert copies["memorisation"]["flagged"] and copies["memorisation"]["copy_fraction"] > 0.9
+
+    # a changed recipe (extractor version) retrains instead of reusing the cached net
+    monkeypatch.setattr(F, "EXTRACTOR_VERSION", F.EXTRACTOR_VERSION + 1)
+    retrained = F.get_feature_extractor(train, epochs=5, min_steps=0, feat_dim=32)
+    assert len(list((tmp_path / "features").glob("*.safetensors"))) == 2
+    assert retrained.meta["cache_key"]["extractor_version"] == F.EXTRACTOR_VERSION
 
 
 @pytest.mark.parametrize("name, target", [("mnist", 0.99), ("fashion-mnist", 0.90)])

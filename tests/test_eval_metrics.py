@@ -85,8 +85,17 @@ def test_kid_exact_on_full_sets():
 def test_inception_score_extremes():
     assert M.inception_score(torch.zeros(100, 10), splits=2)[0] == pytest.approx(1.0)
     confident = 50.0 * torch.eye(10).repeat(20, 1)  # every class equally often, each prediction certain
-    mean, std = M.inception_score(confident, splits=4)
+    mean, std = M.inception_score(confident, splits=4, seed=None)  # consecutive splits, each balanced
     assert mean == pytest.approx(10.0, rel=1e-6) and std == pytest.approx(0.0, abs=1e-6)
+
+
+def test_inception_score_does_not_depend_on_order():
+    """A class-sorted input: consecutive splits would each hold one class (IS ~1); shuffled ones do not."""
+    confident = 50.0 * torch.eye(10).repeat_interleave(100, 0)  # 100 of class 0, then 100 of class 1, ...
+    assert M.inception_score(confident, splits=10, seed=None)[0] == pytest.approx(1.0, abs=1e-6)
+    sorted_is = M.inception_score(confident, splits=10)[0]
+    shuffled_is = M.inception_score(confident[torch.randperm(1000)], splits=10)[0]
+    assert sorted_is > 9.0 and sorted_is == pytest.approx(shuffled_is, rel=0.05)
 
 
 # ----------------------------------------------------------------------------- PRDC
@@ -108,7 +117,9 @@ def test_prdc_identical_sets():
     x = gauss(500)
     out = M.prdc(x, x.clone(), k=5)
     assert out["precision"] == out["recall"] == out["coverage"] == 1.0
-    assert out["density"] == pytest.approx(1.0, abs=1e-3)
+    assert out["density"] == 1.0  # exact radii: each ball holds itself and its k - 1 nearest, no tie errors
+    far = gauss(3000, d=64, seed=5) * 1e-3 + 1e3  # float32 search cannot separate these distances
+    assert M.prdc(far, far.clone(), k=5)["density"] == 1.0
 
 
 def test_prdc_matches_brute_force(monkeypatch):
@@ -142,10 +153,24 @@ def test_birthday_support_of_discrete_distribution():
     atoms = gauss(300, seed=3)
     samples = atoms[torch.randint(0, 300, (2000,), generator=torch.Generator().manual_seed(0))]
     b = M.birthday_support(samples, threshold=1e-6, trials=100)
-    assert 300 / 2 < b["support"] < 300 * 2
-    assert b["duplicate_rate"] >= 0.5
+    assert 300 * 0.85 < b["support"] < 300 * 1.15 and b["ci"][0] < b["support"] < b["ci"][1]
+    assert 0.3 < b["duplicate_rate"] < 0.7 and b["predicted_rate"] == pytest.approx(0.5, abs=0.05)
     fixed = M.birthday_support(samples, threshold=1e-6, batch_size=20, trials=100)
-    assert fixed["batch_size"] == 20 and 0 < fixed["duplicate_rate"] < 1
+    assert fixed["batch_size"] == 20 and 0 < fixed["duplicate_rate"] < 1 and fixed["support"] == b["support"]
+    none = M.birthday_support(gauss(500, seed=1), threshold=1e-6)
+    assert none["support"] == math.inf and none["ci"][0] == pytest.approx(500 * 499 / 6)
+
+
+@pytest.mark.parametrize("support", [100, 1000, 10_000])
+def test_birthday_estimate_within_15_percent(support):
+    """Default settings, 5,000 samples of a uniform distribution on ``support`` points: every estimate of
+    several independent draws lies within 15% of the truth, and the intervals are not absurdly wide."""
+    for seed in range(3):
+        g = torch.Generator().manual_seed(seed)
+        atoms = torch.randn(support, 4, generator=g, dtype=torch.float64)
+        b = M.birthday_support(atoms[torch.randint(0, support, (5000,), generator=g)], threshold=1e-6, seed=seed)
+        assert abs(b["support"] / support - 1) < 0.15, (support, seed, b["support"])
+        assert b["ci"][0] < b["support"] < b["ci"][1] < 2 * support
 
 
 def test_birthday_batch_search_fallback_agrees(monkeypatch):

@@ -146,7 +146,7 @@ class _DecoderConfig(ModelConfig):
 
 @register_model
 class _Decoder(GenerativeModel):
-    """A model with only ``decode`` and ``config.latent_dim`` (as a GAN generator has): test double."""
+    """A model with only ``decode`` and a declared ``latent_dim`` (as a GAN generator has): test double."""
 
     name = "test-decoder"
     family = "test"
@@ -156,6 +156,7 @@ class _Decoder(GenerativeModel):
     def __init__(self, config, info):
         super().__init__(config, info)
         self.w = torch.nn.Parameter(torch.randn(config.latent_dim, 64))
+        self.latent_dim = config.latent_dim
 
     def fit(self, data):
         return {}

@@ -125,7 +125,8 @@ def test_inferred_kinds_levels_and_missing(table):
     assert schema.column("kids").levels == [0, 1, 2, 3]  # few values: one-hot, numbers ascending
     assert schema.column("age").modes and schema.column("age").levels is None
     city = schema.column("city")
-    assert city.levels == ["Paris", "Lyon", "Nice"] and sorted(city.rare) == ["Brest", "Metz"]
+    assert city.levels == ["Paris", "Lyon", "Nice"] and city.rare == ["<rare>"] and city.rare_counts == [2]
+    assert "Brest" not in json.dumps(schema.to_meta()) and "Metz" not in json.dumps(schema.to_meta())  # not stored
     assert city.n_missing == 20 and city.na_token == "?" and sum(city.counts) == 400
     assert schema.column("income").n_missing == 15 and schema.column("income").decimals == 2
     assert schema.column("joined").datetime_format == "%Y-%m-%d"
@@ -205,7 +206,7 @@ def test_round_trip_is_exact_except_pooled_rare_values(table):
         pd.testing.assert_series_equal(back[c], expected[c], check_names=False)
     rare = df["city"].isin(["Brest", "Metz"]).to_numpy()
     assert back["city"][~rare].fillna("<na>").equals(expected["city"][~rare].fillna("<na>"))
-    assert back["city"][rare].isin(["Brest", "Metz"]).all()
+    assert (back["city"][rare] == "<rare>").all()  # pooled values are not stored: written as <rare>
     assert back["city"].isna().sum() == 20 and back["income"].isna().sum() == 15  # missing pattern kept
 
 
@@ -220,7 +221,11 @@ def test_decoding_clips_to_the_observed_range_and_rounds(table):
 
 
 def test_unseen_values_are_errors_in_training_data_and_mapped_in_held_out_data(table):
-    _, schema = table
+    _, hidden = table
+    codes = to_codes(hidden, make_table(20).assign(city="Lille"))  # rare values not stored: any other value is rare
+    assert (codes[:, hidden.index("city")] == hidden.column("city").rare_code).all()
+    schema = infer_schema(make_table(), target="group", hide_rare=False)  # rare values kept: unseen ones are errors
+    assert sorted(schema.column("city").rare) == ["Brest", "Metz"]
     df = make_table(20).assign(city="Lille")
     with pytest.raises(DataError, match="never seen in the training data.*'Lille'"):
         to_codes(schema, df)
@@ -237,7 +242,8 @@ def test_where_parsing_and_errors(table):
     assert [(c.name, c.value) for c in conds] == [("city", "Lyon"), ("member", "yes"), ("kids", 2)]
     assert parse_where(schema, "city=?")[0].code == schema.column("city").missing_code
     for where, needle in [("city=Lille", "never occurs.*Known values"), ("town=Lyon", "no column 'town'.*columns:"),
-                          ("age=30", "many values"), ("city", "column=value"), ("city=Lyon,city=Nice", "twice")]:
+                          ("age=30", "comparison"), ("city", "conditions separated by commas"),
+                          ("city=Lyon,city=Nice", "twice")]:
         with pytest.raises(ConfigError, match=needle):
             parse_where(schema, where)
 
@@ -339,7 +345,12 @@ def test_pair_metrics_by_hand():
     assert M.cramers_v(list("abab") * 5, list("uuvv") * 5) == pytest.approx(0.0)
     df = pd.DataFrame({"x": x, "y": 2 * x, "c": list("aaaaabbbbb")})
     q = M.quality_score(df, df)
-    assert q == {"column_shapes": 1.0, "pair_trends": 1.0, "quality": 1.0}
+    assert q == {"column_shapes": 1.0, "pair_trends": 1.0, "quality": 1.0, "pair_trends_associated": 1.0,
+                 "quality_associated": 1.0, "associated_pairs": 3, "pairs": 3}
+    # x, y: r = 1; c: Cramér's V 1 with both (binned x splits at the median): all three pairs associated
+    z = pd.DataFrame({"x": x, "n": np.r_[x[::2], x[1::2]] % 3, "c": list("aaaaabbbbb")})
+    pairs = M.pair_trends(z, z).set_index(["column_a", "column_b"])
+    assert not pairs.loc[("x", "n"), "associated"] and pairs.loc[("x", "c"), "associated"]
 
 
 def test_independent_columns_keep_marginals_and_lose_dependence():

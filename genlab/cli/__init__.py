@@ -30,5 +30,46 @@ def main() -> None:
     """genlab: train, sample from, evaluate and compare deep generative models."""
 
 
+# Start-up: `genlab --help`, `genlab models` and `genlab info` must not pay for torch, pandas, scikit-learn or
+# matplotlib (tests/test_performance.py checks). cmd_* modules import those inside their command functions.
 for _mod in sorted(m.name for m in pkgutil.iter_modules(__path__) if m.name.startswith("cmd_")):
     importlib.import_module(f"{__name__}.{_mod}")
+
+
+# ----------------------------------------------------------------------------- --threads
+# Commands that compute get `--threads N` (torch CPU threads), set before the command does any work. Without it,
+# $OMP_NUM_THREADS when set, else the physical cores (1 per process under torch.distributed).
+LIGHT_COMMANDS = {"models", "info"}
+
+
+def _set_threads(ctx: click.Context, param: click.Parameter, value: int | None) -> int | None:
+    import os
+
+    if value is None and os.environ.get("OMP_NUM_THREADS"):
+        return None
+    from ..training.hardware import set_threads
+
+    n = set_threads(value)
+    if value is not None:
+        ctx.meta["genlab.threads"] = n  # recorded as train.threads by `genlab train` / `resume`
+    return n
+
+
+def _add_threads_option(cmd: click.Command) -> None:
+    if cmd.name in LIGHT_COMMANDS or any(p.name == "threads" for p in cmd.params):
+        return
+    cmd.params.append(click.Option(
+        ["--threads"], type=click.IntRange(1, 4096), default=None, expose_value=False, callback=_set_threads,
+        help="CPU threads for torch (default: $OMP_NUM_THREADS, else the physical cores; 1 per process under "
+             "torch.distributed)"))
+
+
+def _walk(group: click.Group):
+    for cmd in group.commands.values():
+        yield cmd
+        if isinstance(cmd, click.Group):
+            yield from _walk(cmd)
+
+
+for _cmd in list(_walk(main)):
+    _add_threads_option(_cmd)

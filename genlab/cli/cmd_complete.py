@@ -33,14 +33,14 @@ def read_images(paths: list[str], shape: tuple[int, int, int]):
 def models_that_complete() -> list[str]:
     from ..registry import list_models
 
-    return [n for n, cls in list_models().items() if callable(getattr(cls, "complete", None))]
+    return [n for n, cls in list_models().items() if "complete" in cls.declared_capabilities()]
 
 
 @main.command()
 @click.argument("run", type=click.Path())
 @click.option("--input", "inputs", multiple=True, required=True, type=click.Path(), help="image to complete (repeatable)")
 @click.option("--mask", "mask_spec", default="bottom-half", show_default=True,
-              help="bottom-half | top-half | right-half | left-half | centre | 50% (last pixels) | random-50% | mask.png (white = covered)")
+              help="bottom-half | top-half | right-half | left-half | centre | 50% (last pixels) | random-50% | mask.png (white = covered); music runs: continue | harmonize")
 @click.option("-n", "n", type=int, default=4, show_default=True, help="completions per image")
 @click.option("-o", "output", type=click.Path(), default=None, help="output: .png grid (covered, completions, original) or .npz")
 @click.option("--seed", type=int, default=0, show_default=True)
@@ -60,8 +60,17 @@ def complete(run, inputs, mask_spec, n, output, seed, label, no_ema, device) -> 
     if n < 1:
         raise ConfigError(f"-n must be a positive number of completions, got {n}")
     model = load(run, device=device or "auto", ema=not no_ema)
-    if model.info.modality != "image" or not model.has("complete"):
+    if model.info.modality == "music":  # continue an opening or harmonise a soprano (MIDI in, MIDI out)
+        from ..models.autoregressive.music import complete_files
+
+        gen = torch.Generator(device=resolve_device(device or "auto")).manual_seed(seed)
+        click.echo(complete_files(model, list(inputs), mask_spec, n, output or Path(run) / f"complete-seed{seed}.mid", gen))
+        return
+    if model.info.modality not in ("image", "paired") or not model.has("complete"):
         raise ConfigError(f"model {model.name!r} cannot complete images; models that can: {', '.join(models_that_complete())}")
+    from ..sampling import check_output_path
+
+    check_output_path(output or Path(run) / f"complete-seed{seed}.png", "image")  # before any completion is drawn
     x = read_images(list(inputs), model.info.shape)
     mask = parse_mask(mask_spec, model.info.shape[1:], seed=seed)
     gen = torch.Generator(device=resolve_device(device or "auto")).manual_seed(seed)

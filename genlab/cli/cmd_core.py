@@ -9,19 +9,40 @@ import click
 from ..config import DataConfig, TrainConfig, apply_overrides, from_dict, load_config_file, to_dict
 from ..errors import ConfigError
 from . import main
+from .sample_options import SampleCommand
 
 DEVICE = click.option("--device", default=None, help="auto | cpu | cuda | cuda:N (default: auto)")
 
 
 @main.command()
-def models() -> None:
+@click.option("--tree", is_flag=True, help="group the models by density: explicit (exact / approximate) or implicit")
+def models(tree) -> None:
     """List every registered model with a one-line description."""
-    from ..registry import list_models
+    from ..model_index import rows as index_rows  # a cached index: no torch, no model families imported
 
-    rows = list(list_models().items())
+    rows = [(r["name"], r) for r in index_rows()]
     width = max(len(n) for n, _ in rows)
-    for name, cls in rows:
-        click.echo(f"{name:<{width}}  {cls.family:<14} {cls.description}")
+    if not tree:
+        for name, r in rows:
+            click.echo(f"{name:<{width}}  {r['family']:<14} {r['description']}")
+        return
+    branches = {"exact": "explicit density, exact likelihood",
+                "approximate": "explicit density, approximate likelihood (a bound or an estimate: not ranked against exact NLLs)",
+                "implicit": "implicit density (or no likelihood implemented): samples only"}
+    for key, title in branches.items():
+        click.echo(title)
+        for name, r in rows:
+            if r["density"] == key:
+                click.echo(f"  {name:<{width}}  {r['family']:<14} {r['likelihood_estimator'] or '-'}")
+
+
+def _density(cls) -> str:
+    """Where a model class sits in the family tree: its ``density``, else derived from its likelihood."""
+    if cls.density:
+        return cls.density
+    if not cls._overrides("log_likelihood"):
+        return "implicit"
+    return "exact" if (cls.likelihood_estimator or "exact").startswith("exact") else "approximate"
 
 
 @main.command()
@@ -34,8 +55,11 @@ def models() -> None:
 @click.option("--epochs", type=int, default=None)
 @click.option("--max-steps", type=int, default=None)
 @click.option("--max-time", type=float, default=None, help="stop after this many seconds of training")
+@click.option("--max-cpu-time", type=float, default=None,
+              help="stop after this many process CPU seconds of training (a time budget replaces the epoch default)")
 @click.option("--batch-size", type=int, default=None)
-@click.option("--lr", type=float, default=None)
+@click.option("--lr", type=float, default=None,
+              help="learning rate of every optimiser (train.lr; default: the model's own, recorded in config.json)")
 @click.option("--seed", type=int, default=None)
 @DEVICE
 @click.option("--root", default=None, help="folder holding built-in datasets (else $GENLAB_DATA or the cache)")
@@ -43,8 +67,8 @@ def models() -> None:
 @click.option("--schema", default=None, help="tables: column types, a schema.yaml or \"col=kind,...\" (data.schema)")
 @click.option("--overwrite", is_flag=True, help="replace an existing run folder")
 @click.option("--quiet", is_flag=True, help="no progress bar")
-def train(model, data, out, config_file, overrides, epochs, max_steps, max_time, batch_size, lr, seed, device, root,
-          target, schema, overwrite, quiet) -> None:
+def train(model, data, out, config_file, overrides, epochs, max_steps, max_time, max_cpu_time, batch_size, lr, seed,
+          device, root, target, schema, overwrite, quiet) -> None:
     """Train MODEL (see `genlab models`) and write a run folder."""
     from ..registry import get_model_class
     from ..training import train as run_train
@@ -54,7 +78,8 @@ def train(model, data, out, config_file, overrides, epochs, max_steps, max_time,
     if config_file:
         sections.update(load_config_file(config_file))
     flags = {"epochs": epochs, "max_steps": max_steps, "max_time": max_time, "batch_size": batch_size, "lr": lr,
-             "seed": seed, "device": device}
+             "seed": seed, "device": device, "max_cpu_time": max_cpu_time,
+             "threads": click.get_current_context().meta.get("genlab.threads")}
     sections["train"].update({k: v for k, v in flags.items() if v is not None})
     if quiet:
         sections["train"]["progress"] = False
@@ -64,6 +89,7 @@ def train(model, data, out, config_file, overrides, epochs, max_steps, max_time,
         sections["data"]["root"] = root
     sections["data"].update({k: v for k, v in {"target": target, "schema": schema}.items() if v is not None})
     sections = apply_overrides(sections, list(overrides))
+    sections["train"] = budget_rule(sections["train"])
     tc = from_dict(TrainConfig, sections["train"], "train")
     dc = from_dict(DataConfig, sections["data"], "data")
     out = Path(out or f"runs/{model}")
@@ -76,18 +102,25 @@ def train(model, data, out, config_file, overrides, epochs, max_steps, max_time,
 @click.option("--epochs", type=int, default=None, help="new total number of epochs")
 @click.option("--max-steps", type=int, default=None, help="new total number of steps")
 @click.option("--max-time", type=float, default=None, help="new total training-time budget in seconds")
+@click.option("--max-cpu-time", type=float, default=None, help="new total budget in process CPU seconds")
 @DEVICE
 @click.option("--quiet", is_flag=True)
-def resume(run, epochs, max_steps, max_time, device, quiet) -> None:
-    """Continue RUN exactly where its last checkpoint stopped."""
+@click.option("--data", "data", default=None, help="where the run's training data is now (if it moved)")
+@click.option("--root", default=None, help="folder holding built-in datasets (if it moved)")
+def resume(run, epochs, max_steps, max_time, max_cpu_time, device, quiet, data, root) -> None:
+    """Continue RUN exactly where its last checkpoint stopped (any budget can be extended)."""
     from ..training import resume as run_resume
 
+    if (max_time or max_cpu_time) and epochs is None and max_steps is None:
+        epochs = BUDGET_EPOCHS  # a new time budget is the limit, not the run's old epoch count
+    threads = click.get_current_context().meta.get("genlab.threads")
     run_resume(run, epochs=epochs, max_steps=max_steps, max_time=max_time, device=device,
-               progress=False if quiet else None)
+               progress=False if quiet else None, data=data, root=root, max_cpu_time=max_cpu_time,
+               **({"threads": threads} if threads else {}))
     _print_summary(Path(run))
 
 
-@main.command()
+@main.command(cls=SampleCommand)
 @click.argument("run", type=click.Path())
 @click.option("-n", "n", type=int, default=None, help="number of samples (default 64; 1 for text)")
 @click.option("-o", "output", type=click.Path(), default=None, help="output file: .png grid or .npz (images), ...")
@@ -95,40 +128,35 @@ def resume(run, epochs, max_steps, max_time, device, quiet) -> None:
 @click.option("--label", type=int, default=None, help="class to generate (conditional models)")
 @click.option("--no-ema", is_flag=True, help="use the raw weights instead of the EMA weights")
 @DEVICE
-@click.option("--prompt", default=None, help="text models: the text to continue")
-@click.option("--length", type=int, default=None, help="text models: tokens to generate")
-@click.option("--temperature", type=float, default=None)
-@click.option("--top-k", "top_k", type=int, default=None)
-@click.option("--top-p", "top_p", type=float, default=None)
-@click.option("--drop-unknown", "drop_unknown", is_flag=True, default=None, help="text models: drop prompt characters not in the vocabulary")
-@click.option("--where", default=None, help='table models: conditions, e.g. "sex=Female,education=Masters"')
-@click.option("--steps", type=int, default=None, help="diffusion models: sampling steps")
-@click.option("--sampler", default=None, help="diffusion models: ddpm | ddim | ...")
-@click.option("--guidance", type=float, default=None, help="diffusion models: classifier-free guidance scale")
 def sample(run, n, output, seed, label, no_ema, device, **options) -> None:
-    """Draw N samples from the model in RUN and write them to a file."""
+    """Draw N samples from the model in RUN and write them to a file (or print text).
+
+    The model's own sampling options (declared by the model) are flags too: `genlab sample RUN --help`."""
     import torch
 
-    from ..outputs import write_samples
     from ..training import load
     from ..training.trainer import resolve_device
 
     if n is not None and n < 1:
         raise ConfigError(f"-n must be a positive number of samples, got {n}")
     model = load(run, device=device or "auto", ema=not no_ema)
-    n = n or (1 if hasattr(model, "stream") else 64)
+    opts = model.check_sample_options(options, parse=True)  # the model's declared options, typed and checked
+    n = n or (1 if model.has("stream") else 64)
+    from ..sampling import check_count, check_output_path, default_suffix, sample_to_file
+
+    path = None if output is None and model.has("stream") else check_output_path(
+        output or Path(run) / f"sample-seed{seed}{default_suffix(model.info.modality)}", model.info.modality)
+    check_count(model.info, n, path)  # output path, format and size checked before anything is sampled
     dev = resolve_device(device or "auto")
     gen = torch.Generator(device=dev).manual_seed(seed)
-    labels = None if label is None else torch.full((n,), label, dtype=torch.long)
-    opts = {k: v for k, v in options.items() if v is not None}
-    if output is None and hasattr(model, "stream"):  # text: print to the terminal as it is produced
+    labels = None if label is None else torch.full((1,), label, dtype=torch.long)
+    if output is None and model.has("stream"):  # text: print to the terminal as it is produced
         for chunk in model.stream(n, labels=labels, generator=gen, **opts):
             click.echo(chunk, nl=False)
         return
-    x = model.sample(n, labels=labels, generator=gen, **opts)
-    default_suffix = {"image": ".png", "text": ".txt", "table": ".csv"}.get(model.info.modality, ".npz")
-    path = Path(output or Path(run) / f"sample-seed{seed}{default_suffix}")
-    write_samples(x, path, model.info, labels if labels is not None else None)
+    if labels is not None:
+        model.check_sample_args(1, labels, {})  # a bad --label fails before sampling
+    sample_to_file(model, n, path, label=label, generator=gen, options=opts)  # in chunks, written as they come
     click.echo(f"wrote {n} samples to {path}", err=str(path) == "-")
 
 
@@ -145,7 +173,7 @@ def info(run, as_json) -> None:
         return
     click.echo(f"run      {run}")
     click.echo(f"model    {cfg['model']}   data {cfg.get('data_config', {}).get('name')}   seed {cfg.get('seed')}")
-    click.echo(f"status   {state.get('status', 'unknown')}   step {state.get('step')}   epoch {state.get('epoch')}"
+    click.echo(f"status   {ck.describe_status(run, state)}   step {state.get('step')}   epoch {state.get('epoch')}"
                f"   training time {state.get('train_time_s', 0):.1f} s")
     click.echo("versions " + ", ".join(f"{k} {v}" for k, v in cfg.get("versions", {}).items() if k != "platform"))
     for section in ("model_config", "train_config", "data_config"):
@@ -156,6 +184,17 @@ def info(run, as_json) -> None:
         click.echo(f"{split + ' metrics':<8} " + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in vals.items()))
 
 
+BUDGET_EPOCHS = 1_000_000  # "no epoch limit": a time budget (--max-time / --max-cpu-time) stops the run
+
+
+def budget_rule(train: dict) -> dict:
+    """A time budget given without epochs or max_steps is the run's limit: the epoch default does not stop it."""
+    timed = train.get("max_time") is not None or train.get("max_cpu_time") is not None
+    if timed and train.get("epochs") is None and train.get("max_steps") is None:
+        return {**train, "epochs": BUDGET_EPOCHS}
+    return train
+
+
 def _print_summary(run: Path) -> None:
     from ..training import checkpoint as ck
 
@@ -163,6 +202,7 @@ def _print_summary(run: Path) -> None:
     click.echo(f"{state.get('status', 'done')}: {run} (step {state.get('step')}, {state.get('train_time_s', 0):.1f} s training)")
     if state.get("status") == "interrupted":
         click.echo(f"continue with: genlab resume {run}")
+        raise SystemExit(130)  # like a shell's Ctrl-C: scripts can tell a stopped run from a finished one
 
 
 @main.command()

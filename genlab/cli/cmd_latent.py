@@ -114,18 +114,18 @@ def reconstruct(run, data, output, n, split, root, device, seed) -> None:
     import numpy as np
     import torch
 
-    from ..eval.latent import _batches, _encode
+    from ..eval.latent import encode_batch, iter_batches
 
     if n < 1:
         raise ConfigError(f"-n must be a positive number of examples, got {n}")
     model = _load(run, device, ("encode", "decode"))
     ds = _data(run, model, data, split, root)
     torch.manual_seed(seed)
-    batch = next(_batches(ds, n, n, model.device))
-    noisy = getattr(model.config, "noise", "none") != "none"
+    batch = next(iter_batches(ds, n, n, model.device))
+    noisy = model.denoising
     if noisy:
         batch = {**batch, "x_clean": batch["x"], "x": model.corrupt_input(batch["x"])}
-    z = _encode(model, batch)
+    z = encode_batch(model, batch)
     rec = model.decode(z, batch.get("y")) if model.conditional else model.decode(z)
     suffix = {"image": ".png", "words": ".txt"}.get(model.info.modality, ".npz")
     path = _out(output, run, f"reconstruct-{_stem(data)}{suffix}")
@@ -181,30 +181,27 @@ def interpolate(run, output, steps, pairs, data, slerp, label, split, root, devi
     import numpy as np
     import torch
 
-    from ..eval.latent import _batches, _encode
+    from ..eval.latent import encode_batch, iter_batches
     from ..eval.latent import interpolate as paths
 
     if steps < 2 or pairs < 1:
         raise ConfigError(f"--steps must be >= 2 and --pairs >= 1, got {steps} and {pairs}")
     model = _load(run, device, ("decode",) + (("encode",) if data else ()))
-    dim = getattr(model.config, "latent_dim", None)
-    if not isinstance(dim, int):
-        raise ConfigError(f"model {model.name!r} has no config.latent_dim: interpolate needs a latent space")
+    if model.latent_dim is None:
+        raise ConfigError(f"model {model.name!r} has no latent space: interpolate needs one")
     gen = torch.Generator(device=model.device).manual_seed(seed)
     torch.manual_seed(seed)
     labels = None
     if data:
         ds = _data(run, model, data, split, root)
-        batch = next(_batches(ds, 2 * pairs, 2 * pairs, model.device))
+        batch = next(iter_batches(ds, 2 * pairs, 2 * pairs, model.device))
         if len(batch["x"]) < 2 * pairs:
             raise DataError(f"{data} has {len(batch['x'])} examples, fewer than 2 x --pairs = {2 * pairs}")
-        z = _encode(model, batch)
+        z = encode_batch(model, batch)
         z0, z1 = z[:pairs], z[pairs:]
         labels = batch["y"][:pairs] if model.conditional else None
     else:
-        draw = model.latent_z if hasattr(model, "latent_z") else (
-            lambda n, g: torch.randn(n, dim, generator=g, device=model.device))
-        z0, z1 = draw(pairs, gen), draw(pairs, gen)
+        z0, z1 = model.latent_z(pairs, gen), model.latent_z(pairs, gen)  # the model's sampler, else N(0, I)
         if model.conditional:
             labels = torch.randint(model.info.num_classes, (pairs,), generator=gen, device=model.device)
     if label is not None:  # checked like `genlab sample --label`: conditional models only, in range
@@ -306,47 +303,8 @@ def latent_map(run, data, output, method, limit, split, root, device, seed) -> N
 def fit_latent(run, components, limit, device) -> None:
     """Fit a Gaussian mixture on the training codes of the autoencoder in RUN; from then on `genlab sample RUN`
     draws codes from it (--sampler prior for the model's prior). Updates the run's checkpoint atomically."""
-    from ..data.base import DataInfo
-    from ..models.vae.latent import LatentModel
-    from ..registry import get_model_class
-    from ..training import build_model
-    from ..training import checkpoint as ck
-    from ..training.trainer import resolve_device
+    from .. import api
 
-    if components < 1 or limit < 1:
-        raise ConfigError(f"--components and --limit must be >= 1, got {components} and {limit}")
-    cfg = ck.read_run_config(run)
-    if not issubclass(get_model_class(cfg["model"]), LatentModel):
-        raise ConfigError(f"fit-latent works on autoencoders and VAEs; {cfg['model']!r} has no latent sampler")
-    model_cfg = {**cfg["model_config"], "latent_sampler": "gmm", "latent_components": components}
-    ckpt = ck.checkpoint_dir(run)
-    dev = resolve_device(device or "auto")
-    fitted = {}
-    for fname in ("model.safetensors", "ema.safetensors"):
-        if not (ckpt / fname).is_file():
-            continue
-        net = build_model(cfg["model"], model_cfg, DataInfo.from_dict(cfg["data_info"]))
-        _load_except_mixture(net, ckpt / fname)
-        net.to(dev).eval()
-        if not fitted:
-            ds = _data(run, net, None, "train", None)
-        report = net.fit_latent(ds, max_examples=limit)
-        fitted[fname] = net
-    ck.save_checkpoint(Path(run), fitted["model.safetensors"], fitted.get("ema.safetensors"), ck.load_trainer_state(ckpt))
-    cfg["model_config"] = model_cfg
-    ck.write_json_atomic(Path(run) / ck.CONFIG, cfg)
+    report = api.fit_latent(run, components=components, limit=limit, device=device or "auto")
     click.echo(f"fitted a {components}-component Gaussian mixture on {report['codes']} training codes "
                f"(converged: {report['converged']}); `genlab sample {run}` now draws from it")
-
-
-def _load_except_mixture(net, path: Path) -> None:
-    """Weights from ``path`` except an old latent mixture (it is refitted, maybe with another size)."""
-    from safetensors.torch import load_file
-
-    from ..errors import RunError
-
-    state = {k: v for k, v in load_file(str(path)).items() if not k.startswith("latent_gmm.")}
-    missing, unexpected = net.load_state_dict(state, strict=False)
-    missing = [k for k in missing if not k.startswith("latent_gmm.")]
-    if missing or unexpected:
-        raise RunError(f"{path} does not match the model: missing {sorted(missing)[:5]}, unexpected {sorted(unexpected)[:5]}")

@@ -28,13 +28,23 @@ def load_data(cfg: DataConfig, modality: str = "image", split: str = "train") ->
     _import_loaders()
     if modality not in _LOADERS:
         raise DataError(f"no data loader for modality {modality!r}; known: {', '.join(sorted(_LOADERS))}")
-    return _LOADERS[modality](cfg, split)
+    ds = _LOADERS[modality](cfg, split)
+    if cfg.labels_per_class is not None and split == "train":
+        from .fewlabels import few_labels
+
+        ds = few_labels(ds, cfg.labels_per_class, keep_unlabelled=cfg.unlabelled == "keep")
+    return ds
+
+
+def import_data_modules() -> None:
+    """Import every data module, so that its loader and its sample writers (``genlab.outputs``) are registered."""
+    _import_loaders()
 
 
 def _import_loaders() -> None:
     import importlib
 
-    for mod in ("images", "text", "tables", "vectors"):
+    for mod in ("images", "text", "tables", "vectors", "music", "audio", "paired", "grouped", "documents", "words"):
         try:
             importlib.import_module(f"{__name__}.{mod}")
         except ModuleNotFoundError as e:  # a modality whose loader is not written yet

@@ -117,11 +117,54 @@ def _holdout(n: int, fraction: float, split: str) -> np.ndarray:
     return np.sort(perm[n_test:] if split == "train" else perm[:n_test])
 
 
+SPLIT_FOLDERS = {"train": ("train", "training"), "test": ("test", "testing", "val", "valid", "validation")}
+
+
+def split_folders(root: Path) -> tuple[Path, Path | None] | None:
+    """``(train folder, test folder or None)`` when ``root`` is laid out as ``train/...`` and ``test/...`` (or
+    ``val/...``), the layout most image datasets ship in; None for a plain folder."""
+    subdirs = {p.name.lower(): p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")}
+    train = next((subdirs[n] for n in SPLIT_FOLDERS["train"] if n in subdirs), None)
+    test = next((subdirs[n] for n in SPLIT_FOLDERS["test"] if n in subdirs), None)
+    if train is None:
+        if test is not None and len(subdirs) == 1:
+            raise DataError(f"{root} holds a {test.name}/ folder but no train/ folder; put the training images in "
+                            f"{root / 'train'} (split folders are train/ and test/ or val/)")
+        return None
+    return train, test
+
+
+def _images_under(root: Path) -> list[Path]:
+    return sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_EXTS and not p.name.startswith("."))
+
+
+def _class_names(root: Path, paths: list[Path]) -> list[str] | None:
+    if paths and all(len(p.relative_to(root).parts) > 1 for p in paths):
+        return sorted({p.relative_to(root).parts[0] for p in paths})
+    return None
+
+
 def load_folder(root: Path, cfg: DataConfig, split: str):
-    """Every PNG/JPEG/BMP under ``root``; labels from the immediate subfolder when all images are in one."""
+    """Every PNG/JPEG/BMP under ``root``; labels from the immediate subfolder when all images are in one.
+
+    A folder holding ``train/`` and ``test/`` (or ``val/``) sub-folders is read as those splits (each with
+    optional class sub-folders), never as two classes; with ``train/`` only, ``data.val_fraction`` of it is
+    held out."""
+    splits = split_folders(root)
+    if splits is not None:
+        train_dir, test_dir = splits
+        if test_dir is None:
+            return load_folder(train_dir, cfg, split)
+        names = [_class_names(d, _images_under(d)) for d in (train_dir, test_dir)]
+        classes = sorted(set(names[0]) | set(names[1])) if names[0] and names[1] else None
+        return _load_folder(train_dir if split == "train" else test_dir, cfg, split, holdout=False, classes=classes)
+    return _load_folder(root, cfg, split)
+
+
+def _load_folder(root: Path, cfg: DataConfig, split: str, holdout: bool = True, classes: list[str] | None = None):
     from PIL import Image, ImageOps
 
-    paths = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_EXTS and not p.name.startswith("."))
+    paths = _images_under(root)
     if not paths:
         raise DataError(f"no images (.png, .jpg, .jpeg, .bmp) found in {root}")
 
@@ -148,9 +191,9 @@ def load_folder(root: Path, cfg: DataConfig, split: str):
                     )
     channels = cfg.channels or (1 if modes <= GREY_MODES else 3)
 
-    classes = sorted({p.relative_to(root).parts[0] for p in paths}) if all(
-        len(p.relative_to(root).parts) > 1 for p in paths) else None
-    idx = _holdout(len(paths), cfg.val_fraction, split)
+    if classes is None or _class_names(root, paths) is None:
+        classes = _class_names(root, paths)
+    idx = _holdout(len(paths), cfg.val_fraction, split) if holdout else np.arange(len(paths))
     xs = []
     for i in idx:
         with open_image(paths[i]) as im:
@@ -184,7 +227,11 @@ def _npz_images(a: np.ndarray, path: Path, key: str) -> torch.Tensor:
         raise DataError(f"{path}: array {key!r} has shape {a.shape}; "
                         "expected (N,H,W), (N,H,W,C) or (N,C,H,W) with C 1 or 3")
     if a.dtype.kind == "f":
-        if not np.isfinite(a).all() or a.min() < 0 or a.max() > 1:
+        if not np.isfinite(a).all():
+            bad = ~np.isfinite(a.reshape(len(a), -1))
+            raise DataError(f"{path}: float array {key!r} holds NaN or infinite values ({int(bad.sum())} values in "
+                            f"{int(bad.any(1).sum())} images); images must be finite, in [0, 1]")
+        if a.min() < 0 or a.max() > 1:
             raise DataError(f"{path}: float array {key!r} must hold values in [0, 1] (no NaN), "
                             f"got min {np.nanmin(a):g}, max {np.nanmax(a):g}")
         a = np.round(a * 255)

@@ -4,8 +4,11 @@ built-in UCI Adult (``data.name=adult``).
 The training split is read, its column types are inferred (overridden by ``data.schema``: a YAML file or
 ``"col=kind,..."``) and its encodings fitted; both splits are then turned into *codes* (see
 ``genlab/tabular/codes.py``): ``x`` float64 (rows, columns). The fitted schema goes into
-``DataInfo.meta`` so a trained model can write records without the data. The test split is
-``adult.test`` for Adult, ``NAME.test`` beside a UCI ``NAME.data`` file, else a ``val_fraction`` holdout.
+``DataInfo.meta`` so a trained model can write records without the data. The test split is the
+``data.test`` file when given, else ``adult.test`` for Adult, ``NAME.test`` beside a UCI ``NAME.data``
+file, else a ``val_fraction`` holdout (``val_fraction=0``: none, every row trains). The split, the columns
+that are not learned (identifiers, personal data, hidden rare values) and the share of real rows breaking
+each declared constraint are printed when a table is first read.
 """
 from __future__ import annotations
 
@@ -17,7 +20,8 @@ import torch
 
 from ..config import DataConfig
 from ..errors import DataError
-from ..tabular.codes import to_codes
+from ..tabular.codes import to_codes, typed_frame
+from ..tabular.constraints import check_data
 from ..tabular.io import read_table
 from ..tabular.schema import infer_schema, parse_overrides
 from . import download, register_loader
@@ -76,22 +80,40 @@ def _key(cfg: DataConfig) -> tuple:
         p = Path(p).expanduser()
         return (str(p.resolve()), p.stat().st_mtime_ns, p.stat().st_size) if p.is_file() else str(p)
 
+    test = getattr(cfg, "test", None)
     return (cfg.name, stamp(cfg.name), cfg.root, cfg.schema, stamp(cfg.schema) if cfg.schema else None,
-            cfg.target, cfg.limit, cfg.val_fraction)
+            cfg.target, cfg.limit, cfg.val_fraction, test, stamp(test) if test else None)
 
 
 def read_splits(cfg: DataConfig, names: list[str] | None = None) -> tuple:
-    """(training rows, test rows or None, dataset name) as read, before any type inference: the test file
-    when there is one, else a ``val_fraction`` holdout; ``limit`` applies to the training rows."""
+    """(training rows, test rows or None, dataset name) as read, before any type inference: the ``data.test``
+    file, else the dataset's test file when there is one, else a ``val_fraction`` holdout (none when it is
+    0); ``limit`` applies to the training rows."""
+    return _read_splits(cfg, names)[:3]
+
+
+def _read_splits(cfg: DataConfig, names: list[str] | None = None) -> tuple:
+    """:func:`read_splits` plus a line saying where the test rows came from."""
     train_path, test_path, name = table_source(cfg)
+    given = getattr(cfg, "test", None)
+    if given:
+        test_path = Path(given).expanduser()
+        if not test_path.is_file():
+            raise DataError(f"test table {given} does not exist (data.test / --test)")
     df = read_table(train_path, names)
     test_df = read_table(test_path, names or list(df.columns)) if test_path else None
-    if test_df is None:
-        test_df = df.iloc[_holdout(len(df), cfg.val_fraction, "test")] if len(df) > 1 else None
-        df = df.iloc[_holdout(len(df), cfg.val_fraction, "train")] if len(df) > 1 else df
+    if test_df is not None:
+        source = f"from {test_path.name}"
+    elif cfg.val_fraction == 0 or len(df) < 2:
+        source = "none (data.val_fraction=0: every row trains)" if cfg.val_fraction == 0 else "none (a one-row table)"
+    else:
+        test_df = df.iloc[_holdout(len(df), cfg.val_fraction, "test")]
+        df = df.iloc[_holdout(len(df), cfg.val_fraction, "train")]
+        source = (f"a seeded {cfg.val_fraction:g} holdout of the file (set data.val_fraction=0 to train on every row, "
+                  f"or give a test table with data.test)")
     if cfg.limit:
         df = df.iloc[: cfg.limit]
-    return df, test_df, name
+    return df, test_df, name, source
 
 
 def prepare_table(cfg: DataConfig) -> tuple:
@@ -102,18 +124,25 @@ def prepare_table(cfg: DataConfig) -> tuple:
     if key in _CACHE:
         return _CACHE[key]
     overrides = parse_overrides(cfg.schema)
-    df, test_df, name = read_splits(cfg, overrides.get("names"))
+    df, test_df, name, split = _read_splits(cfg, overrides.get("names"))
     target = cfg.target or ("income" if name == "adult" and not overrides.get("target") else None)
     schema = infer_schema(df, overrides, target, source=name)
     train = to_codes(schema, df)
     test = to_codes(schema, test_df, unseen="nearest") if test_df is not None and len(test_df) else None
+    checks = check_data(schema, typed_frame(schema, df)) if schema.constraints else []
     _CACHE.clear()
     _CACHE[key] = (schema, train, test, df.reset_index(drop=True),
                    test_df.reset_index(drop=True) if test_df is not None else None)
     if key not in _SHOWN:
         _SHOWN.add(key)
-        print(f"genlab: table {name}: {len(df)} rows; column types (change with --schema FILE or "
-              f"`genlab schema {cfg.name} -o schema.yaml`):\n{schema.summary()}", file=sys.stderr)
+        n_test = 0 if test_df is None else len(test_df)
+        lines = [f"genlab: table {name}: {len(df)} training rows, {n_test} test rows ({split})",
+                 f"column types (change with --schema FILE or `genlab schema {cfg.name} -o schema.yaml`):",
+                 schema.summary()]
+        if schema.not_learned():
+            lines += ["not learned from the real values:"] + [f"  {x}" for x in schema.not_learned()]
+        lines += checks
+        print("\n".join(lines), file=sys.stderr)
     return _CACHE[key]
 
 

@@ -1,15 +1,14 @@
 """Evaluation of trained runs: one evaluator per data modality, an ``eval.json`` and an HTML report.
 
-``evaluate_run(run_dir, data=...)`` loads the run, hands it to the evaluator registered for its modality
-(images: ``image_runs.py``) and writes ``eval.json`` and ``report.html`` next to the weights. Metrics
-themselves are pure functions in ``metrics.py``.
+``genlab.evaluate(run)`` (``genlab/api.py``, and ``genlab evaluate RUN``) loads the run, hands it to the
+evaluator registered for its modality (images: ``image_runs.py``, text: ``text_runs.py``, tables:
+``genlab/tabular/evaluate.py``; others: ``likelihood_runs.py``) and writes ``eval.json`` and ``report.html``
+next to the weights. Metrics themselves are pure functions in ``metrics.py``.
 """
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Callable
 
-from ..errors import ConfigError
 
 _EVALUATORS: dict[str, Callable] = {}
 
@@ -25,7 +24,7 @@ def register_evaluator(modality: str):
 
 
 def get_evaluator(modality: str) -> Callable:
-    from . import image_runs  # noqa: F401  (registers the image evaluator)
+    from . import image_runs, music, text_runs  # noqa: F401  (register the image, music, audio and text evaluators)
 
     if modality not in _EVALUATORS:
         from .likelihood_runs import evaluate_likelihood_run
@@ -46,9 +45,4 @@ def data_config_for(run_config: dict, data: str | None, root: str | None):
     return from_dict(DataConfig, d, "data")
 
 
-def check_sample_count(n: int) -> None:
-    if n < 1:
-        raise ConfigError(f"-n must be a positive number of samples, got {n}")
-
-
-__all__ = ["register_evaluator", "get_evaluator", "data_config_for", "Path"]
+__all__ = ["register_evaluator", "get_evaluator", "data_config_for"]

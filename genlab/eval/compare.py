@@ -9,7 +9,7 @@ from ..errors import ConfigError
 
 
 def compare_runs(runs: list, *, data=None, root=None, n=10_000, seed=0, nll_samples=None, nll_limit=None, echo=print,
-                 features: str = "genlab", weights=None):
+                 features: str = "genlab", weights=None, test=None):
     from . import data_config_for
     from .image_runs import compare_image_runs, format_table, summary
     from ..training import checkpoint as ck
@@ -18,8 +18,13 @@ def compare_runs(runs: list, *, data=None, root=None, n=10_000, seed=0, nll_samp
     if n < 1:
         raise ConfigError(f"-n must be a positive number of samples, got {n}")
     models = [load(r) for r in runs]
+    if all(m.info.modality == "table" for m in models):  # tables: genlab/tabular/compare.py
+        from ..tabular.compare import compare_table_runs
+
+        return compare_table_runs(models, runs, data_config_for(ck.read_run_config(runs[0]), data, root), n=n,
+                                  seed=seed, test=test, echo=echo)
     if any(m.info.modality != "image" for m in models):
-        raise ConfigError("genlab compare works on image runs; evaluate table and text runs one by one")
+        raise ConfigError("genlab compare works on image runs or on table runs, not a mix; evaluate text runs one by one")
     data_cfg = data_config_for(ck.read_run_config(runs[0]), data, root)
     rows = compare_image_runs(models, runs, data_cfg, n=n, seed=seed, nll_samples=nll_samples, nll_limit=nll_limit,
                               log=echo, features=features, weights=weights)
@@ -31,12 +36,51 @@ def write_comparison(rows: list[dict], output: Path) -> None:
     from . import report as R
     from .image_runs import summary
 
+    if rows and rows[0].get("modality") == "table":  # tables: genlab/tabular/compare.py
+        from ..tabular.compare import write_table_comparison
+
+        return write_table_comparison(rows, Path(output))
+
     output.parent.mkdir(parents=True, exist_ok=True)
     grids = "".join(f"<div style='display:inline-block;margin:6px'><b>{html.escape(str(r['model']))}</b><br>"
                     f"{R.grid_tag(r['_grid'][:36], str(r['model']), 200)}</div>" for r in rows if "_grid" in r)
-    note = ("<p class='note'>All rows: same test images, feature extractor and sample counts. 'real data' is the "
-            "ceiling; 'nn-copy' copies training images: it scores perfectly on realism and must be flagged by "
-            "copies_flagged (memorisation).</p>")
-    sections = [("Leaderboard", R.table_html([summary(r) for r in rows]) + note), ("Samples", grids)]
+    sections = [("Leaderboard", leaderboard_html(rows)), ("Samples", grids)]
     R.write_atomic(output, R.page("genlab comparison", sections))
     R.write_atomic(output.with_suffix(".json"), json.dumps([R.json_ready(r) for r in rows], indent=2) + "\n")
+
+
+def leaderboard_html(rows: list[dict]) -> str:
+    """The comparison table with best / tie marks and 95% intervals, the reference rows' sample counts and
+    provenance, and the legend of every column."""
+    from . import report as R
+    from .image_runs import _fmt, mark_ties, summary
+
+    summ = [summary(r) for r in rows]
+    marks = mark_ties(summ)
+    cols = [c for c in summ[0] if not c.startswith("_")] if summ else []
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
+    body = ""
+    for i, r in enumerate(summ):
+        cells = []
+        for c in cols:
+            v = r.get(c)
+            ci = (r["_ci"].get(c) or {}).get("ci")
+            tip = f" title='95% interval [{_fmt(ci[0])}, {_fmt(ci[1])}]'" if ci else ""
+            cls = ' class="flag"' if v is True and "flag" in c else ""
+            sub = f"<br><small>[{_fmt(ci[0])}, {_fmt(ci[1])}]</small>" if ci else ""
+            cells.append(f"<td{cls}{tip}>{html.escape(_fmt(v) + marks[i].get(c, ''))}{sub}</td>")
+        body += "<tr>" + "".join(cells) + "</tr>"
+    refs = ""
+    for row in rows:
+        if row.get("reference") or row.get("run") == "reference":
+            what = row.get("what") or row.get("skipped") or ""
+            refs += f"<li><b>{html.escape(str(row.get('model')))}</b> (n = {row.get('n_fake', '-')}): {html.escape(str(what))}"
+            for key in ("warning", "skipped"):
+                if row.get(key) and key != "skipped" or (key == "skipped" and row.get("what") and row.get("skipped")):
+                    refs += f" <span class='flag'>{html.escape(str(row[key]))}</span>"
+            refs += "</li>"
+    n_ref = next((r.get("n_real") for r in rows if r.get("n_real")), None)
+    note = (f"<p class='note'>All rows are scored against the same {n_ref} held-out test images with the same feature "
+            f"extractor; each row's sample count is in column n. {html.escape(R.MARKS)}.</p>"
+            f"<p>Reference rows:</p><ul>{refs}</ul>")
+    return f"<table><tr>{head}</tr>{body}</table>{note}<h3>Columns</h3>{R.legend_html(cols)}"

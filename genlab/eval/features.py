@@ -9,7 +9,9 @@ Score and class-mode coverage).
 (``genlab/assets/features/<name>.safetensors`` + ``<name>.json``, made by
 ``scripts/train_feature_extractor.py``) and, for any other labelled image dataset, trains one on demand
 and caches it under ``$GENLAB_CACHE/features/`` (default ``~/.cache/genlab/features/``), keyed by a hash of
-the data and the settings. Weights are read with ``safetensors`` only, never pickle.
+the data, the training settings, the recipe version (``EXTRACTOR_VERSION``, the augmentation) and the genlab
+and torch versions (:func:`cache_key`; a mismatch retrains). Weights are read with ``safetensors`` only,
+never pickle.
 """
 from __future__ import annotations
 
@@ -28,7 +30,15 @@ import torch.nn.functional as F
 ASSETS = Path(__file__).resolve().parents[1] / "assets" / "features"
 SHIPPED = ("mnist", "fashion-mnist")
 ALIASES = {"fashion_mnist": "fashion-mnist", "fmnist": "fashion-mnist"}
-DEFAULTS = dict(epochs=3, min_steps=1000, batch_size=128, lr=1e-3, feat_dim=128, seed=0)
+DEFAULTS = dict(epochs=3, min_steps=1000, batch_size=128, lr=1e-3, feat_dim=128, seed=0, augment=True)
+# Version of the extractor recipe (architecture + training procedure). Bumped whenever either changes, so
+# cached on-demand extractors are retrained and eval.json records which feature space a number was measured in.
+#   1: no augmentation (shipped 2026-11-22)
+#   2: light augmentation: shifts of up to 2 pixels and Gaussian pixel noise (see ``augment_batch``)
+EXTRACTOR_VERSION = 2
+AUG_SHIFT = 2  # pixels, each axis
+AUG_NOISE = 0.1  # noise sigma drawn uniformly from [0, AUG_NOISE] per image
+AUG_P = 0.5  # chance that an image is shifted; independently, that it gets noise
 
 
 def _block(cin: int, cout: int) -> nn.Sequential:
@@ -97,6 +107,27 @@ class FeatureNet(nn.Module):
 # ----------------------------------------------------------------------------- training
 
 
+def augmentation_settings() -> str:
+    return (f"shift by a random integer in [-{AUG_SHIFT}, {AUG_SHIFT}] px per axis (p={AUG_P}, zero fill); "
+            f"Gaussian pixel noise with sigma ~ U(0, {AUG_NOISE}) (p={AUG_P}), clamped to [0, 1]")
+
+
+def augment_batch(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+    """Light, label-preserving augmentation of a float batch in [0, 1], vectorised: each image is shifted
+    by up to ``AUG_SHIFT`` pixels per axis (with probability ``AUG_P``, zeros shifted in) and gets Gaussian
+    noise of a random sigma in [0, ``AUG_NOISE``] (independently, with probability ``AUG_P``). So the
+    features become insensitive to changes a viewer barely notices, and FID tracks perceptual damage."""
+    n, c, h, w = x.shape
+    s = AUG_SHIFT
+    shift = torch.randint(-s, s + 1, (n, 2), generator=g) * (torch.rand(n, 1, generator=g) < AUG_P)
+    xp = F.pad(x, (s, s, s, s))
+    rows = (torch.arange(h)[None, :] + s - shift[:, :1])[:, None, :, None]
+    cols = (torch.arange(w)[None, :] + s - shift[:, 1:])[:, None, None, :]
+    out = xp[torch.arange(n)[:, None, None, None], torch.arange(c)[None, :, None, None], rows, cols]
+    sigma = torch.rand(n, 1, 1, 1, generator=g) * AUG_NOISE * (torch.rand(n, 1, 1, 1, generator=g) < AUG_P)
+    return (out + sigma * torch.randn(out.shape, generator=g)).clamp_(0, 1)
+
+
 @torch.no_grad()
 def accuracy(net: FeatureNet, x, y, batch_size: int = 500) -> float:
     return float((net.embed(x, batch_size)[1].argmax(1) == y.cpu()).double().mean())
@@ -104,8 +135,9 @@ def accuracy(net: FeatureNet, x, y, batch_size: int = 500) -> float:
 
 def train_feature_net(train_x, train_y, test_x=None, test_y=None, *, epochs: int = 3, min_steps: int = 0,
                       batch_size: int = 128, lr: float = 1e-3, feat_dim: int = 128, seed: int = 0, num_classes: int | None = None,
-                      device: str = "cpu", log=None) -> FeatureNet:
-    """Train a ``FeatureNet`` with Adam (learning rate decayed linearly to 0), no augmentation.
+                      augment: bool = True, device: str = "cpu", log=None) -> FeatureNet:
+    """Train a ``FeatureNet`` with Adam (learning rate decayed linearly to 0) and, by default, the light
+    augmentation of :func:`augment_batch` (``augment=False``: none, the version-1 recipe).
 
     Runs ``epochs`` epochs, or more if needed to reach ``min_steps`` optimisation steps (small datasets).
     ``train_x`` is (N, C, H, W), uint8 or float in [0, 1]; ``train_y`` int64 class ids. Without a test
@@ -132,14 +164,15 @@ def train_feature_net(train_x, train_y, test_x=None, test_y=None, *, epochs: int
     epochs = max(epochs, math.ceil(min_steps / per_epoch))
     steps = epochs * per_epoch
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda i: max(0.0, 1 - i / steps))
-    t0 = time.time()
+    t0, c0 = time.time(), time.process_time()
     for ep in range(epochs):
         net.train()
         perm = torch.randperm(len(train_x), generator=g)
         total = 0.0
         for s in range(0, len(train_x), batch_size):
             idx = perm[s : s + batch_size]
-            loss = F.cross_entropy(net(train_x[idx].to(device)), train_y[idx].to(device))
+            xb = augment_batch(train_x[idx], g) if augment else train_x[idx]
+            loss = F.cross_entropy(net(xb.to(device)), train_y[idx].to(device))
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -151,8 +184,10 @@ def train_feature_net(train_x, train_y, test_x=None, test_y=None, *, epochs: int
     acc = accuracy(net, test_x, test_y)
     net.meta = dict(
         architecture=net.config, epochs=epochs, steps=steps, batch_size=batch_size, lr=lr, optimizer="Adam, linear decay to 0",
-        augmentation="none", seed=seed, n_train=len(train_x), n_test=len(test_x), test_accuracy=acc,
-        train_seconds=round(time.time() - t0, 1), date=datetime.date.today().isoformat(), torch=torch.__version__,
+        augmentation=augmentation_settings() if augment else "none", seed=seed, n_train=len(train_x),
+        n_test=len(test_x), test_accuracy=acc, train_seconds=round(time.time() - t0, 1),
+        train_cpu_seconds=round(time.process_time() - c0, 1), date=datetime.date.today().isoformat(),
+        torch=torch.__version__, genlab=_genlab_version(), version=EXTRACTOR_VERSION if augment else 1,
     )
     if log:
         log(f"test accuracy {acc:.4f}")
@@ -204,9 +239,24 @@ def cache_dir() -> Path:
     return Path(base).expanduser() / "features"
 
 
+def _genlab_version() -> str:
+    from .. import __version__
+
+    return __version__
+
+
+def cache_key(settings: dict) -> dict:
+    """Everything besides the data that decides an on-demand extractor: its training settings, the recipe
+    version (``EXTRACTOR_VERSION`` and the augmentation) and the genlab and torch versions. A cached
+    extractor whose key differs is retrained, never silently reused."""
+    return {**settings, "extractor_version": EXTRACTOR_VERSION if settings.get("augment", True) else 1,
+            "augmentation": augmentation_settings() if settings.get("augment", True) else "none",
+            "genlab": _genlab_version(), "torch": torch.__version__}
+
+
 def _data_hash(x: torch.Tensor, y: torch.Tensor, settings: dict) -> str:
     h = hashlib.sha256()
-    h.update(json.dumps({"shape": list(x.shape), "dtype": str(x.dtype), **settings}, sort_keys=True).encode())
+    h.update(json.dumps({"shape": list(x.shape), "dtype": str(x.dtype), **cache_key(settings)}, sort_keys=True).encode())
     h.update(x.contiguous().numpy().tobytes())
     h.update(y.long().contiguous().numpy().tobytes())
     return h.hexdigest()[:16]
@@ -238,11 +288,17 @@ def get_feature_extractor(data, *, test_data=None, device: str = "cpu", cache: s
         raise ValueError(f"dataset {data.info.name!r} has no class labels: a feature extractor cannot be trained "
                          "on it (image metrics need a classifier's feature space)")
     settings = {**DEFAULTS, **train_kwargs}
+    key = cache_key(settings)
     path = Path(cache or cache_dir()) / f"{_data_hash(x, y, settings)}.safetensors"
     if path.is_file() and path.with_suffix(".json").is_file():
-        return load_feature_net(path, device)
+        try:
+            net = load_feature_net(path, device)
+        except (OSError, ValueError, KeyError, RuntimeError):
+            net = None  # unreadable cache entry: retrain and overwrite it
+        if net is not None and net.meta.get("cache_key") == key:
+            return net
     tx = test_data.tensors["x"] if test_data is not None else None
     ty = test_data.tensors["y"] if test_data is not None else None
     net = train_feature_net(x, y, tx, ty, num_classes=data.info.num_classes, device=device, log=log, **settings)
-    save_feature_net(net, path, dataset=data.info.name)
+    save_feature_net(net, path, dataset=data.info.name, cache_key=key)
     return net

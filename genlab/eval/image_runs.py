@@ -49,7 +49,7 @@ def load_splits(model, data_cfg):
     if tuple(train_ds.info.shape) != tuple(model.info.shape):
         raise DataError(f"model {model.name!r} makes {_shape(model.info.shape)} images but {data_cfg.name!r} holds "
                         f"{_shape(train_ds.info.shape)} images; evaluate on the data it was trained on "
-                        f"(or pass --set data.image_size / data.channels to match)")
+                        f"(train a run with --set data.image_size / data.channels to match that data)")
     return train_ds, test_ds
 
 
@@ -71,17 +71,35 @@ def nearest_training_images(x: torch.Tensor, train_x: torch.Tensor, k: int = 3) 
     return i.gather(1, d.topk(k, dim=1, largest=False).indices)
 
 
+def heldout_training_images(data_cfg, train_ds) -> tuple[torch.Tensor | None, str]:
+    """Images of the training file that a ``data.limit`` run never saw (the file's images after the first
+    ``limit``), disjoint from its training split, and what they are; (None, "") without a limit."""
+    from dataclasses import replace
+
+    limit = getattr(data_cfg, "limit", None)
+    if not limit:
+        return None, ""
+    full = load_data(replace(data_cfg, limit=None), "image", "train")
+    rest = full.tensors["x"][len(train_ds):]
+    if not len(rest):
+        return None, ""
+    return rest, f"training-file images beyond data.limit={limit} (never trained on)"
+
+
 def evaluate_image_run(model, run_dir, data_cfg, *, n: int = 10_000, nll_samples: int | None = None,
                        nll_limit: int | None = None, seed: int = 0, extractor=None, train_feats=None, splits=None,
-                       features: str = "genlab", weights=None) -> dict:
+                       features: str = "genlab", weights=None, baseline: bool = True, heldout=None) -> dict:
     train_ds, test_ds = splits or load_splits(model, data_cfg)
     net = extractor or make_extractor(features, weights, train_ds, test_ds)
+    heldout_x, heldout_what = heldout if heldout is not None else (
+        heldout_training_images(data_cfg, train_ds) if baseline else (None, ""))
     fake, labels = draw_samples(model, n, seed)
     if len(fake) <= net.config["feat_dim"]:
         raise ConfigError(f"FID needs more samples than feature dimensions ({net.config['feat_dim']}); use -n "
                           f"{net.config['feat_dim'] * 4} or more")
     result = {"model": model.name, "data": data_cfg.name, "n_samples": n, "seed": seed,
-              **evaluate_samples(fake, train_ds, test_ds, net, n=n, fake_labels=labels, train_feats=train_feats)}
+              **evaluate_samples(fake, train_ds, test_ds, net, n=n, fake_labels=labels, train_feats=train_feats,
+                                 baseline=baseline, heldout_x=heldout_x, heldout_what=heldout_what)}
     if model.has("log_likelihood"):
         result["likelihood"] = test_nll(model, test_ds, nll_samples, limit=nll_limit, seed=seed)
     if model.has("complete"):
@@ -120,41 +138,87 @@ def completion_examples(model, test_ds, seed: int = 0, images: int = 6, n: int =
 def compare_image_runs(models: list, run_dirs: list, data_cfg, *, n: int = 10_000, seed: int = 0,
                        nll_samples: int | None = None, nll_limit: int | None = None, log=print,
                        features: str = "genlab", weights=None) -> list[dict]:
-    """One row per run plus the two reference rows, all on the same data, extractor and sample counts."""
+    """One row per run plus the two reference rows, on the same data, extractor and reference images.
+
+    Reference rows, held to the models' protocol: "real data (held out)" — real images neither trained on
+    nor in the reference set (test images beyond the reference subset, and training-file images a
+    ``data.limit`` run never saw), at the models' sample count, or fewer with a warning giving the numbers,
+    or no row when there are too few for FID; "nn-copy" — ``n`` training images themselves (perfect realism,
+    which the copy test must flag), fewer with a warning when the training split is smaller than ``n``.
+    """
     shapes = {tuple(m.info.shape) for m in models}
     if len(shapes) > 1:
         raise ConfigError(f"runs to compare must make images of one size; got {', '.join(map(_shape, shapes))}")
     train_ds, test_ds = load_splits(models[0], data_cfg)
     net = make_extractor(features, weights, train_ds, test_ds)
     train_feats = net.embed(train_ds.tensors["x"])[0]
+    heldout = heldout_training_images(data_cfg, train_ds)
     rows = []
-    for model, run_dir in zip(models, run_dirs):
+    for i, (model, run_dir) in enumerate(zip(models, run_dirs)):
         log(f"evaluating {run_dir} ({model.name}) on {n} samples")
         r = evaluate_image_run(model, run_dir, data_cfg, n=n, seed=seed, nll_samples=nll_samples, nll_limit=nll_limit,
-                               extractor=net, train_feats=train_feats, splits=(train_ds, test_ds))
+                               extractor=net, train_feats=train_feats, splits=(train_ds, test_ds), baseline=i == 0,
+                               heldout=heldout)
         rows.append({"run": str(run_dir), **r})
-    real = rows[0]["baseline"] if rows else None
-    copies = train_ds.tensors["x"][torch.randperm(len(train_ds), generator=torch.Generator().manual_seed(seed))[:n]]
-    copy_row = evaluate_samples(copies.float() / 255, train_ds, test_ds, net, n=n, train_feats=train_feats, baseline=real is None)
-    if real is None:
-        real = copy_row.pop("baseline")
-    rows.append({"run": "reference", "model": "real data (train vs test)", **real})
-    rows.append({"run": "reference", "model": "nn-copy of training data", **copy_row})
+    real = rows[0].pop("baseline", None) if rows else None
+    n_model = rows[0]["n_fake"] if rows else n
+    copies = train_ds.tensors["x"][torch.randperm(len(train_ds), generator=torch.Generator().manual_seed(seed))[:n_model]]
+    copy_row = evaluate_samples(copies.float() / 255, train_ds, test_ds, net, n=n_model, train_feats=train_feats,
+                                baseline=False, seed=seed)
+    copy_row["what"] = f"{len(copies)} training images, copied as they are"
+    if len(copies) < n_model:
+        copy_row["warning"] = (f"the training split holds {len(train_ds)} images, fewer than the {n_model} samples: "
+                               f"this row is scored at n = {len(copies)}")
+    if real is not None:
+        if "skipped" in real:
+            log(f"note: {real['skipped']}")
+            rows.append({"run": "reference", "model": "real data (held out)", "reference": True, **real})
+        else:
+            if "warning" in real:
+                log(f"warning: {real['warning']}")
+            rows.append({"run": "reference", "model": "real data (held out)", "reference": True, **real})
+    if "warning" in copy_row:
+        log(f"warning: {copy_row['warning']}")
+    rows.append({"run": "reference", "model": "nn-copy of training data", "reference": True, **copy_row})
     return rows
 
 
 def summary(row: dict) -> dict:
-    """The leaderboard columns of one result row."""
+    """The leaderboard columns of one result row (point values; intervals are in :func:`summary_ci`)."""
     g = lambda *keys: _dig(row, keys)  # noqa: E731
     lik = row.get("likelihood") or {}
+    ok = lik.get("valid", True)
     return {
-        "model": row.get("model"), "fid": g("fid", "value"), "kid_x1e3": _scale(g("kid", "mean"), 1e3),
+        "model": row.get("model"), "n": g("n_fake"), "fid": g("fid", "value"), "kid_x1e3": _scale(g("kid", "mean"), 1e3),
         "is": g("inception_score", "mean"), "precision": g("prdc", "precision"), "recall": g("prdc", "recall"),
         "density": g("prdc", "density"), "coverage": g("prdc", "coverage"), "classes": g("class_modes", "covered"),
         "copy_frac": g("memorisation", "copy_fraction"), "copies_flagged": g("memorisation", "flagged"),
-        "birthday_support": g("birthday", "fake", "support"), "nll_nats": lik.get("nats"),
-        "bits_per_dim": lik.get("bits_per_dim"), "n": g("n_fake"),
+        "birthday_support": g("birthday", "fake", "support"),
+        "nll_nats": lik.get("nats") if ok else None, "bits_per_dim": lik.get("bits_per_dim") if ok else None,
+        "likelihood": (f"{lik.get('estimator')}, {lik.get('data_model')}" if ok else "not a likelihood of this data")
+        if lik else None,
+        "_ci": summary_ci(row), "_reference": bool(row.get("reference")), "_warning": row.get("warning"),
+        "_skipped": row.get("skipped"), "_likelihood_reason": lik.get("reason"),
+        "_baseline": summary(row["baseline"]) if isinstance(row.get("baseline"), dict) and "fid" in row["baseline"] else None,
+        "_baseline_note": (row.get("baseline") or {}).get("skipped") or (row.get("baseline") or {}).get("warning"),
     }
+
+
+def summary_ci(row: dict) -> dict:
+    """Interval (lo, hi) and standard error of each leaderboard column that has one."""
+    g = lambda *keys: _dig(row, keys)  # noqa: E731
+    out = {}
+    for col, ci, se, scale in (("fid", ("fid", "ci"), ("fid", "se"), 1), ("kid_x1e3", ("kid", "ci"), ("kid", "se"), 1e3),
+                               ("precision", ("prdc", "ci", "precision"), ("prdc", "se", "precision"), 1),
+                               ("recall", ("prdc", "ci", "recall"), ("prdc", "se", "recall"), 1),
+                               ("density", ("prdc", "ci", "density"), ("prdc", "se", "density"), 1),
+                               ("coverage", ("prdc", "ci", "coverage"), ("prdc", "se", "coverage"), 1),
+                               ("classes", ("class_modes", "ci", "covered"), ("class_modes", "se", "covered"), 1),
+                               ("birthday_support", ("birthday", "fake", "ci"), None, 1)):
+        lo_hi = g(*ci)
+        if lo_hi is not None:
+            out[col] = {"ci": [v * scale for v in lo_hi], "se": None if se is None or g(*se) is None else g(*se) * scale}
+    return out
 
 
 def _dig(d, keys):
@@ -169,12 +233,91 @@ def _scale(v, s):
     return None if v is None else v * s
 
 
+LOWER_BETTER = ("fid", "kid_x1e3", "nll_nats", "bits_per_dim")
+HIGHER_BETTER = ("is", "precision", "recall", "coverage", "classes", "birthday_support")
+
+
+def _ci_text(ci) -> str:
+    return f"[{_fmt(ci[0])}, {_fmt(ci[1])}]" if ci else ""
+
+
+def mark_ties(rows: list[dict], z: float = 1.959963984540054) -> list[dict]:
+    """For summary rows (with their ``_ci``), a dict per row: column -> "*" (best model) or "~" (difference to
+    the best inside z * sqrt(se_best² + se²), a tie). Reference rows (``_reference``) are not ranked."""
+    marks = [{} for _ in rows]
+    models = [i for i, r in enumerate(rows) if not r.get("_reference")]
+    if len(models) < 2:
+        return marks
+    for col in LOWER_BETTER + HIGHER_BETTER:
+        vals = [(i, rows[i].get(col)) for i in models if isinstance(rows[i].get(col), (int, float))
+                and not isinstance(rows[i].get(col), bool) and math.isfinite(rows[i][col])]
+        if len(vals) < 2:
+            continue
+        best_i, best = (min if col in LOWER_BETTER else max)(vals, key=lambda t: t[1])
+        marks[best_i][col] = "*"
+        se_best = (rows[best_i].get("_ci", {}).get(col) or {}).get("se")
+        for i, v in vals:
+            se = (rows[i].get("_ci", {}).get(col) or {}).get("se")
+            if i != best_i and se is not None and se_best is not None and abs(v - best) <= z * math.hypot(se, se_best):
+                marks[i][col] = "~"
+    return marks
+
+
 def format_table(rows: list[dict]) -> str:
-    cols = list(rows[0]) if rows else []
-    cells = [[_fmt(r.get(c)) for c in cols] for r in rows]
+    """Terminal output of summary rows. One row (``genlab evaluate``): one line per metric with its value,
+    interval and legend. Several (``genlab compare``): a table with best / tie marks, then the legend."""
+    if not rows:
+        return ""
+    if len(rows) == 1:
+        return format_metric_lines(rows[0])
+    from .report import MARKS, legend_lines
+
+    cols = [c for c in rows[0] if not c.startswith("_")]
+    marks = mark_ties(rows)
+    cells = [[_fmt(r.get(c)) + marks[i].get(c, "") for c in cols] for i, r in enumerate(rows)]
     widths = [max(len(c), *(len(x[i]) for x in cells)) for i, c in enumerate(cols)]
     line = lambda vals: "  ".join(v.rjust(w) if i else v.ljust(w) for i, (v, w) in enumerate(zip(vals, widths)))  # noqa: E731
-    return "\n".join([line(cols), line(["-" * w for w in widths])] + [line(c) for c in cells])
+    out = [line(cols), line(["-" * w for w in widths])] + [line(c) for c in cells]
+    cis = [(r.get("model"), r.get("_ci") or {}) for r in rows]
+    out.append("95% intervals:")
+    for name, ci in cis:
+        if ci:
+            out.append(f"  {name}: " + ", ".join(f"{c} {_ci_text(v['ci'])}" for c, v in ci.items() if v.get("ci")))
+    for r in rows:
+        for key in ("_warning", "_skipped"):
+            if r.get(key):
+                out.append(f"note ({r.get('model')}): {r[key]}")
+    out.append(MARKS)
+    out.append("columns:")
+    out += legend_lines(cols)
+    return "\n".join(out)
+
+
+def format_metric_lines(row: dict) -> str:
+    """One line per metric: name, value, 95% interval, then what it measures, direction and scale."""
+    from .report import LEGEND
+
+    ci = row.get("_ci") or {}
+    base = row.get("_baseline") or {}
+    lines = [f"{row.get('model')}: n = {row.get('n')} samples; 95% intervals in brackets"
+             + (f"; 'real' = held-out real images at n = {base.get('n')} (what a perfect model scores)" if base else "")]
+    for c, v in row.items():
+        if c.startswith("_") or c in ("model", "n") or (v is None and c not in ("nll_nats",)):
+            continue
+        if c == "nll_nats" and v is None:
+            if row.get("likelihood") and row.get("_likelihood_reason"):
+                lines.append(f"  {'likelihood':<17} not shown: {row['_likelihood_reason']}")
+            continue
+        what, direction, scale, _ = LEGEND.get(c, ("", "", "", ""))
+        val = _fmt(v)
+        if c == "birthday_support" and isinstance(v, float) and math.isinf(v):
+            val = "inf (no near-duplicate pair among the samples)"
+        desc = "; ".join(b for b in (direction, what) if b)
+        real = f"real {_fmt(base[c])}" if base.get(c) is not None and c not in ("likelihood",) else ""
+        lines.append(f"  {c:<17} {val:>9} {_ci_text((ci.get(c) or {}).get('ci')):<22} {real:<14} {desc}")
+    if row.get("_baseline_note"):
+        lines.append(f"  note: {row['_baseline_note']}")
+    return "\n".join(lines)
 
 
 def _fmt(v) -> str:

@@ -40,24 +40,43 @@ class _Timer(dict):
         return _T()
 
 
+def _split(n_total: int, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """A seeded random split of range(n_total): the first ``n`` (or all) indices, and the rest."""
+    perm = torch.randperm(n_total, generator=torch.Generator().manual_seed(seed))
+    return perm[:n], perm[n:]
+
+
 def _subset(x: torch.Tensor, n: int, seed: int) -> torch.Tensor:
     if len(x) <= n:
         return x
-    return x[torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))[:n]]
+    return x[_split(len(x), n, seed)[0]]
+
+
+def _as_float(x: torch.Tensor) -> torch.Tensor:
+    return x.float() / 255.0 if x.dtype == torch.uint8 else x.float()
 
 
 def evaluate_samples(fake_x: torch.Tensor, train_ds, test_ds, extractor: FeatureNet | None = None, *, n: int = 10_000,
                      fake_labels: torch.Tensor | None = None, k: int = 5, kid_subset_size: int = 1000,
                      baseline: bool = True, seed: int = 0, train_feats: torch.Tensor | None = None,
-                     log=None) -> dict:
-    """Sample-quality, diversity and memorisation metrics of generated images.
+                     heldout_x: torch.Tensor | None = None, heldout_what: str = "", n_boot: int = 100,
+                     level: float = 0.95, log=None) -> dict:
+    """Sample-quality, diversity and memorisation metrics of generated images, each with its sample counts
+    and (where one exists) a confidence interval at ``level``.
 
     ``fake_x``: float (N, C, H, W) in [0, 1]; the first ``n`` are used. ``train_ds`` / ``test_ds``: the
     model's labelled image datasets (their raw uint8 "x"); up to ``n`` test images (a seeded random subset)
-    are the reference for FID, KID, PRDC and the birthday test; the whole training set is searched for
-    near-copies. ``fake_labels``: the labels a conditional model was asked for, giving the share the
-    classifier agrees with. ``train_feats``: precomputed training-set features (they take the longest).
-    ``log``: optional ``print``-like function told the time of each step as it ends.
+    are the reference for FID, KID, PRDC and the birthday test, and the held-out calibration set of the
+    copy test; the whole training set is searched for near-copies. ``fake_labels``: the labels a
+    conditional model was asked for, giving the share the classifier agrees with. ``train_feats``:
+    precomputed training-set features (they take the longest). ``log``: optional ``print``-like function
+    told the time of each step as it ends.
+
+    ``baseline``: also score real images that were not trained on and are not in the reference set — the
+    test images left over after the reference subset, plus ``heldout_x`` (e.g. training-file images a
+    ``data.limit`` run never saw; ``heldout_what`` says what they are) — at the same count as the samples.
+    When fewer such images exist the row is scored on what there is with a ``warning`` giving the numbers,
+    and left out (``skipped``) when there are too few for FID.
     """
     net = extractor if extractor is not None else get_feature_extractor(train_ds)
     feat_dim = net.config["feat_dim"]
@@ -65,7 +84,9 @@ def evaluate_samples(fake_x: torch.Tensor, train_ds, test_ds, extractor: Feature
     if len(fake_x) <= feat_dim:
         raise ValueError(f"need more than {feat_dim} samples (the feature dimension) for FID, got {len(fake_x)}")
     t = _Timer(log)
-    real_x = _subset(test_ds.tensors["x"], n, seed)
+    test_x = test_ds.tensors["x"]
+    ref_idx, rest_idx = _split(len(test_x), n, seed)
+    real_x = test_x[ref_idx]
     with t("features_fake"):
         fake_f, fake_logits = net.embed(fake_x)
     with t("features_real"):
@@ -77,44 +98,80 @@ def evaluate_samples(fake_x: torch.Tensor, train_ds, test_ds, extractor: Feature
     m = min(kid_subset_size, nf, nr)
     num_classes = net.config["num_classes"]
     splits = 10 if nf >= 100 else 1
+    train_x = train_ds.tensors["x"]
+    real_cls = real_logits.argmax(1) if num_classes else None
+    with t("copy_calibration"):  # copy scores of the held-out reference images: the test's calibration
+        real_scores = M.copy_scores(_as_float(real_x), real_f, train_x, train_feats)["ratio"]
 
-    def quality(a: torch.Tensor, a_logits: torch.Tensor, timed: bool) -> dict:
-        out = {}
-        with t("fid" if timed else "baseline_fid"):
-            out["fid"] = {"value": M.fid(a, real_f), "n_fake": len(a), "n_real": nr}
-        with t("kid" if timed else "baseline_kid"):
-            mean, std = M.kid(a, real_f, subset_size=m, seed=seed)
-            out["kid"] = {"mean": mean, "std": std, "subsets": 100, "subset_size": m}
-        with t("inception_score" if timed else "baseline_inception_score"):
-            mean, std = M.inception_score(a_logits, splits=splits)
-            out["inception_score"] = {"mean": mean, "std": std, "splits": splits, "n": len(a)}
-        with t("prdc" if timed else "baseline_prdc"):
-            out["prdc"] = {**M.prdc(real_f, a, k=k), "n_fake": len(a), "n_real": nr}
+    def quality(a_x: torch.Tensor, a: torch.Tensor, a_logits: torch.Tensor, timed: bool) -> dict:
+        out = {"n_fake": len(a), "n_real": nr}
+        pre = "" if timed else "baseline_"
+        with t(pre + "fid"):
+            out["fid"] = {**M.fid_interval(a, real_f, n_boot=n_boot, level=level, seed=seed), "n_fake": len(a), "n_real": nr}
+        with t(pre + "kid"):
+            out["kid"] = M.kid_interval(a, real_f, subset_size=min(m, len(a)), level=level, seed=seed)
+        with t(pre + "inception_score"):
+            sp = splits if len(a) >= 100 else 1
+            mean, std = M.inception_score(a_logits, splits=sp, seed=seed)
+            out["inception_score"] = {"mean": mean, "std": std, "splits": sp, "n": len(a), "shuffled_seed": seed}
+        with t(pre + "prdc"):
+            out["prdc"] = M.prdc_interval(real_f, a, k=k, level=level, seed=seed)
+        cls = a_logits.argmax(1) if num_classes else None
         if num_classes:  # the extractor's classes are the dataset's (not so for Inception's ImageNet classes)
-            with t("class_modes" if timed else "baseline_class_modes"):
-                out["class_modes"] = {**M.class_mode_coverage(a_logits.argmax(1), num_classes), "n": len(a)}
+            with t(pre + "class_modes"):
+                out["class_modes"] = {**M.class_mode_interval(cls, num_classes, level=level, seed=seed), "n": len(a)}
+        with t(pre + "memorisation"):
+            sc = M.copy_scores(_as_float(a_x), a, train_x, train_feats)
+            test = M.copy_test(sc["ratio"], real_scores, cls, real_cls)
+            test.pop("below")
+            out["memorisation"] = {
+                **test, "score": "d1/d2: pixel L2 distance (minimised over shifts of up to 1 pixel) to the nearest "
+                "training image over that to the second-nearest, among 50 candidates found in feature space",
+                "calibration": f"{nr} held-out test images (the reference set), per predicted class" if num_classes
+                else f"{nr} held-out test images (the reference set)",
+                "score_quantiles": {str(q): float(torch.quantile(sc["ratio"], q)) for q in (0.01, 0.05, 0.5)},
+                "calibration_quantiles": {str(q): float(torch.quantile(real_scores, q)) for q in (0.01, 0.05, 0.5)},
+                "n_train": len(train_x),
+            }
+        with t(pre + "birthday"):
+            out["birthday"] = {"fake": M.birthday_support(a, thr, seed=seed, level=level), "real": real_support,
+                               "n_fake": len(a), "n_real": nr}
         return out
 
-    result = {"n_fake": nf, "n_real": nr, "n_train": len(train_feats), **quality(fake_f, fake_logits, True)}
-    with t("memorisation"):
-        mem = M.memorisation(fake_f, train_feats, real_f)
-        result["memorisation"] = {k_: v for k_, v in mem.items() if k_ not in ("fake_nn", "test_nn")}
-    with t("birthday"):
+    with t("birthday_real"):
         thr = M.calibrate_birthday_threshold(real_f)
-        result["birthday"] = {"fake": M.birthday_support(fake_f, thr, seed=seed),
-                              "real": M.birthday_support(real_f, thr, seed=seed), "n": min(nf, nr)}
+        real_support = M.birthday_support(real_f, thr, seed=seed, level=level)
+    result = {"n_fake": nf, "n_real": nr, "n_train": len(train_feats), **quality(fake_x, fake_f, fake_logits, True)}
     if fake_labels is not None and num_classes:
         agree = fake_logits.argmax(1) == torch.as_tensor(fake_labels)[:nf].cpu()
         result["conditional_accuracy"] = {"value": float(agree.double().mean()), "n": nf}
     if baseline:
-        base_f = _subset(train_feats, nf, seed + 1)  # real training images, already embedded
-        with torch.no_grad():
-            base_logits = net.eval().head(base_f.float().to(next(net.parameters()).device)).cpu()
-        result["baseline"] = {"what": f"{len(base_f)} training images vs the same test images",
-                              **quality(base_f, base_logits, False)}
+        pool = test_x[rest_idx]
+        what = [f"{len(rest_idx)} test images outside the reference set"]
+        if heldout_x is not None and len(heldout_x):
+            pool = torch.cat([pool, heldout_x.to(pool.dtype)])
+            what.append(f"{len(heldout_x)} {heldout_what or 'other held-out images'}")
+        pool = _subset(pool, nf, seed + 1)
+        source = " + ".join(what)
+        if len(pool) <= feat_dim:
+            result["baseline"] = {"skipped": f"no held-out real row: it needs {nf} real images that were neither trained "
+                                  f"on nor in the {nr}-image reference set; available: {source} (FID needs more "
+                                  f"than {feat_dim}). Use a smaller -n (at most {len(test_x) // 2} here)"}
+        else:
+            with t("features_baseline"):
+                base_f, base_logits = net.embed(pool)
+            base = {"what": f"{len(pool)} held-out real images ({source}), disjoint from the training split and "
+                            f"from the reference set", "held_out": True, **quality(pool, base_f, base_logits, False),
+                    "_images": pool}
+            if len(pool) < nf:
+                base["warning"] = (f"scored on {len(pool)} held-out images, fewer than the {nf} samples (only {source} "
+                                   f"exist): its FID/KID/coverage are not comparable with the models' at n = {nf}")
+            result["baseline"] = base
     result["extractor"] = {"dataset": net.meta.get("dataset"), "feat_dim": feat_dim,
-                           "test_accuracy": net.meta.get("test_accuracy"),
-                           **{k_: net.meta[k_] for k_ in ("weights", "sha256") if k_ in net.meta}}
+                           "test_accuracy": net.meta.get("test_accuracy"), "version": net.meta.get("version", 1),
+                           "augmentation": net.meta.get("augmentation"),
+                           **{k_: net.meta[k_] for k_ in ("weights", "sha256", "date") if k_ in net.meta}}
+    result["level"] = level
     result["seconds"] = dict(t)
     result["cpu_seconds"] = t.cpu
     return result

@@ -13,7 +13,7 @@ from ..data.base import Batch, TensorDataset
 from ..errors import ConfigError
 
 
-def _batches(ds: TensorDataset, batch_size: int, limit: int | None, device) -> Iterator[Batch]:
+def iter_batches(ds: TensorDataset, batch_size: int, limit: int | None, device) -> Iterator[Batch]:
     """The first ``limit`` examples (all by default) in order, transformed, in batches on ``device``."""
     n = min(len(ds), limit) if limit else len(ds)
     seen = 0
@@ -25,7 +25,7 @@ def _batches(ds: TensorDataset, batch_size: int, limit: int | None, device) -> I
         yield {k: v[:take] for k, v in batch.items()}
 
 
-def _encode(model, batch: Batch) -> torch.Tensor:
+def encode_batch(model, batch: Batch) -> torch.Tensor:
     return model.encode(batch["x"], batch.get("y")) if model.conditional else model.encode(batch["x"])
 
 
@@ -33,8 +33,8 @@ def _encode(model, batch: Batch) -> torch.Tensor:
 def encode_dataset(model, ds: TensorDataset, batch_size: int = 500, limit: int | None = None):
     """Codes (N, latent) of the first ``limit`` examples of ``ds`` as a CPU float tensor, and their labels (or None)."""
     codes, labels = [], []
-    for batch in _batches(ds, batch_size, limit, model.device):
-        codes.append(_encode(model, batch).float().cpu())
+    for batch in iter_batches(ds, batch_size, limit, model.device):
+        codes.append(encode_batch(model, batch).float().cpu())
         if "y" in batch:
             labels.append(batch["y"].cpu())
     return torch.cat(codes), (torch.cat(labels) if labels else None)
@@ -50,18 +50,18 @@ def anomaly_scores(model, ds: TensorDataset, num_samples: int = 1, batch_size: i
     squared reconstruction error ``|x - decode(encode(x))|^2``.
     """
     caps = model.capabilities()
-    if not (hasattr(model, "anomaly_score") or "log_likelihood" in caps or {"encode", "decode"} <= caps):
+    if not ("anomaly_score" in caps or "log_likelihood" in caps or {"encode", "decode"} <= caps):
         raise ConfigError(f"model {model.name!r} has neither a likelihood nor encode/decode: it cannot score data")
     out = []
-    for batch in _batches(ds, batch_size, limit, model.device):
-        if hasattr(model, "anomaly_score"):
+    for batch in iter_batches(ds, batch_size, limit, model.device):
+        if "anomaly_score" in caps:
             s = model.anomaly_score(batch, num_samples)
         elif "log_likelihood" in caps:
-            kw = {"num_samples": num_samples} if getattr(model, "supports_nll_samples", False) else {}
+            kw = {"num_samples": num_samples} if model.supports_nll_samples else {}
             s = -model.log_likelihood(batch, **kw)
         else:
             x = batch["x"]
-            s = (x - model.decode(_encode(model, batch))).flatten(1).pow(2).sum(1)
+            s = (x - model.decode(encode_batch(model, batch))).flatten(1).pow(2).sum(1)
         out.append(s.float().cpu())
     return torch.cat(out)
 
@@ -110,17 +110,15 @@ def plot_latent_map(codes, labels, path: str | Path, methods=("pca", "tsne"), cl
                     title: str = "", max_points: int = 3000, seed: int = 0) -> Path:
     """A PNG with one scatter plot of the codes per method, coloured by label (a seeded subset of
     ``max_points`` codes: t-SNE is quadratic in the number of points)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     z = np.asarray(codes, dtype=np.float64)
     y = None if labels is None else np.asarray(labels)
     if len(z) > max_points:
         keep = np.random.default_rng(seed).choice(len(z), max_points, replace=False)
         z, y = z[keep], (None if y is None else y[keep])
-    fig, axes = plt.subplots(1, len(methods), figsize=(5.5 * len(methods), 5), squeeze=False)
+    fig = Figure(figsize=(5.5 * len(methods), 5))
+    axes = fig.subplots(1, len(methods), squeeze=False)
     for ax, method in zip(axes[0], methods):
         p = project_2d(z, method, seed)
         if y is None:
@@ -140,7 +138,6 @@ def plot_latent_map(codes, labels, path: str | Path, methods=("pca", "tsne"), cl
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
-    plt.close(fig)
     return path
 
 
@@ -163,8 +160,8 @@ def pca_reconstruction_mse(x_train, x_test, components: list[int]) -> dict[int, 
 def reconstruction_mse(model, ds: TensorDataset, batch_size: int = 500, limit: int | None = None) -> float:
     """Mean squared error per example (summed over dimensions) of ``decode(encode(x))``."""
     total, n = 0.0, 0
-    for batch in _batches(ds, batch_size, limit, model.device):
-        rec = model.decode(_encode(model, batch), batch.get("y")) if model.conditional else model.decode(_encode(model, batch))
+    for batch in iter_batches(ds, batch_size, limit, model.device):
+        rec = model.decode(encode_batch(model, batch), batch.get("y")) if model.conditional else model.decode(encode_batch(model, batch))
         total += float((batch["x"] - rec).flatten(1).pow(2).sum())
         n += len(batch["x"])
     return total / n

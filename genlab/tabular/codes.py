@@ -53,7 +53,9 @@ def _level_codes(col: Column, values: pd.Series, counts: np.ndarray, inverse: np
     keys = _keys(col, values)
     index = pd.Index(np.array(col.levels, dtype=np.float64 if col.numeric else object))
     codes = index.get_indexer(keys).astype(np.float64)
-    if col.rare:
+    if col.hidden_rare:  # the pooled values were not stored: every value that is not a level is rare
+        codes[codes < 0] = col.rare_code
+    elif col.rare:
         rare = pd.Index(np.array(col.rare, dtype=np.float64 if col.numeric else object)).get_indexer(keys) >= 0
         codes[rare] = col.rare_code
     bad = codes < 0

@@ -101,10 +101,6 @@ class TableEncoding(nn.Module):
         first = self.n_alpha + sum(self.segment_sizes[: len(self.mode_cols)])
         return slice(first, self.dim)
 
-    def column_segment(self, j: int) -> int:
-        """Segment index of column ``j`` (its modes or its codes)."""
-        return (self.mode_cols + self.onehot_cols).index(j)
-
     # -------------------------------------------------------------- codes -> encoded rows
     def encode_parts(self, codes: torch.Tensor, sample_modes: bool = True, generator: torch.Generator | None = None,
                      clip: bool = True) -> tuple[torch.Tensor, torch.Tensor]:

@@ -138,28 +138,46 @@ def _as_categories(ref: pd.Series, s: pd.Series, bins: int) -> np.ndarray:
     return _labels(s).to_numpy()
 
 
+# SDMetrics' quality report (0.2x-0.3x) scores only the pairs associated in the real data: |Pearson| above
+# 0.5 for two numeric columns, Cramér's V above 0.3 otherwise; earlier versions scored every pair.
+CORRELATION_THRESHOLD, ASSOCIATION_THRESHOLD = 0.5, 0.3
+
+
 def pair_trends(real: pd.DataFrame, synth: pd.DataFrame, bins: int = 10) -> pd.DataFrame:
     """One row per pair of columns: correlation similarity for two numeric columns, contingency
-    similarity (numbers binned in ``bins`` real-quantile bins) otherwise."""
+    similarity (numbers binned in ``bins`` real-quantile bins) otherwise; ``real_association`` is the
+    pair's strength in the real rows (|Pearson| or Cramér's V) and ``associated`` whether it passes
+    SDMetrics' thresholds (:data:`CORRELATION_THRESHOLD`, :data:`ASSOCIATION_THRESHOLD`)."""
     rows = []
     for a, b in itertools.combinations(_check_columns(real, synth), 2):
         if is_numeric(real[a]) and is_numeric(real[b]):
-            score = correlation_similarity(_numbers(real[a]), _numbers(real[b]), _numbers(synth[a]), _numbers(synth[b]))
-            metric = "correlation"
+            ra, rb = _numbers(real[a]), _numbers(real[b])
+            score = correlation_similarity(ra, rb, _numbers(synth[a]), _numbers(synth[b]))
+            ok = ~(np.isnan(ra) | np.isnan(rb))
+            strength = abs(float(np.corrcoef(ra[ok], rb[ok])[0, 1])) if ok.sum() > 1 and ra[ok].std() > 0 and rb[ok].std() > 0 else 0.0
+            metric, associated = "correlation", strength > CORRELATION_THRESHOLD
         else:
-            score = contingency_similarity(_as_categories(real[a], real[a], bins), _as_categories(real[b], real[b], bins),
-                                           _as_categories(real[a], synth[a], bins), _as_categories(real[b], synth[b], bins))
-            metric = "contingency"
-        rows.append({"column_a": a, "column_b": b, "metric": metric, "score": score})
-    return pd.DataFrame(rows, columns=["column_a", "column_b", "metric", "score"])
+            ca, cb = _as_categories(real[a], real[a], bins), _as_categories(real[b], real[b], bins)
+            score = contingency_similarity(ca, cb, _as_categories(real[a], synth[a], bins), _as_categories(real[b], synth[b], bins))
+            strength = cramers_v(ca, cb)
+            metric, associated = "contingency", strength > ASSOCIATION_THRESHOLD
+        rows.append({"column_a": a, "column_b": b, "metric": metric, "score": score, "real_association": strength,
+                     "associated": associated})
+    return pd.DataFrame(rows, columns=["column_a", "column_b", "metric", "score", "real_association", "associated"])
 
 
 def quality_score(real: pd.DataFrame, synth: pd.DataFrame) -> dict[str, float]:
-    """Column shapes, column-pair trends and their mean (the layout of SDMetrics' quality report)."""
+    """Column shapes, column-pair trends and their mean (the layout of SDMetrics' quality report), with
+    the pairs scored two ways: all of them, and only those associated in the real rows (SDMetrics'
+    current default; ``*_associated``)."""
     shapes = float(np.mean(list(column_shapes(real, synth).values())))
     pairs = pair_trends(real, synth)
     trends = float(pairs["score"].mean()) if len(pairs) else shapes
-    return {"column_shapes": shapes, "pair_trends": trends, "quality": (shapes + trends) / 2}
+    assoc = pairs[pairs["associated"].astype(bool)] if len(pairs) else pairs
+    trends_assoc = float(assoc["score"].mean()) if len(assoc) else trends
+    return {"column_shapes": shapes, "pair_trends": trends, "quality": (shapes + trends) / 2,
+            "pair_trends_associated": trends_assoc, "quality_associated": (shapes + trends_assoc) / 2,
+            "associated_pairs": int(len(assoc)), "pairs": int(len(pairs))}
 
 
 def association_matrix(df: pd.DataFrame, bins: int = 10, ref: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -248,21 +266,25 @@ def detection_auc(real: pd.DataFrame, synth: pd.DataFrame, classifier: str = "gb
     from sklearn.metrics import roc_auc_score
     from sklearn.model_selection import StratifiedKFold
 
+    import warnings
+
     cols = _check_columns(real, synth)
     real, synth = _sample(real[cols], max_rows, seed), _sample(synth[cols], max_rows, seed)
     feats = Features(real)
     x = np.concatenate([feats(real), feats(synth)])
     y = np.r_[np.zeros(len(real)), np.ones(len(synth))]
     aucs = []
-    for tr, te in StratifiedKFold(folds, shuffle=True, random_state=seed).split(x, y):
-        if classifier == "logistic":
-            clf = LogisticRegression(max_iter=300)
-        elif classifier == "gbm":
-            clf = HistGradientBoostingClassifier(max_iter=100, random_state=seed)
-        else:
-            raise ValueError(f"classifier must be logistic or gbm, got {classifier!r}")
-        clf.fit(x[tr], y[tr])
-        aucs.append(roc_auc_score(y[te], clf.predict_proba(x[te])[:, 1]))
+    with warnings.catch_warnings():  # scikit-learn's convergence and deprecation warnings are not the user's
+        warnings.simplefilter("ignore")
+        for tr, te in StratifiedKFold(folds, shuffle=True, random_state=seed).split(x, y):
+            if classifier == "logistic":
+                clf = LogisticRegression(max_iter=300)
+            elif classifier == "gbm":
+                clf = HistGradientBoostingClassifier(max_iter=100, random_state=seed)
+            else:
+                raise ValueError(f"classifier must be logistic or gbm, got {classifier!r}")
+            clf.fit(x[tr], y[tr])
+            aucs.append(roc_auc_score(y[te], clf.predict_proba(x[te])[:, 1]))
     return float(np.mean(aucs))
 
 
@@ -280,7 +302,7 @@ def _classifiers(seed: int):
         "decision_tree": DecisionTreeClassifier(max_depth=20, random_state=seed),
         "adaboost": AdaBoostClassifier(n_estimators=50, random_state=seed),
         "logistic": LogisticRegression(class_weight="balanced", max_iter=200),
-        "mlp": MLPClassifier((50,), max_iter=50, early_stopping=True, random_state=seed),
+        "mlp": MLPClassifier(hidden_layer_sizes=(50,), max_iter=50, early_stopping=True, random_state=seed),
     }
 
 
@@ -290,7 +312,7 @@ def _regressors(seed: int):
     from sklearn.tree import DecisionTreeRegressor
 
     return {"linear": LinearRegression(), "decision_tree": DecisionTreeRegressor(max_depth=20, random_state=seed),
-            "mlp": MLPRegressor((100,), max_iter=50, early_stopping=True, random_state=seed)}
+            "mlp": MLPRegressor(hidden_layer_sizes=(100,), max_iter=50, early_stopping=True, random_state=seed)}
 
 
 def _pick(models: dict, names: list[str] | None) -> dict:
@@ -311,7 +333,6 @@ def ml_utility(train: pd.DataFrame, test: pd.DataFrame, target: str, max_train_r
     ``evaluators`` picks some by name). Regression: R², averaged."""
     import warnings
 
-    from sklearn.exceptions import ConvergenceWarning
     from sklearn.metrics import accuracy_score, f1_score, r2_score, roc_auc_score
 
     if target not in train.columns or target not in test.columns:
@@ -323,8 +344,8 @@ def ml_utility(train: pd.DataFrame, test: pd.DataFrame, target: str, max_train_r
     y_test_raw = test[target]
     classification = not is_numeric(y_test_raw) or y_test_raw.nunique() <= 10
     out: dict[str, list[float]] = {}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
+    with warnings.catch_warnings():  # convergence, undefined-metric and deprecation warnings: none leak
+        warnings.simplefilter("ignore")
         if classification:
             y_tr, y_te = _labels(train[target]).to_numpy(), _labels(y_test_raw).to_numpy()
             classes = pd.Series(y_te).value_counts()

@@ -6,7 +6,9 @@ schedules, EMA weights, logging, sample previews, divergence checks and exact re
 """
 from __future__ import annotations
 
+import contextlib
 import math
+import os
 import random
 import signal
 import time
@@ -22,6 +24,10 @@ from ..data.base import TensorDataset
 from ..errors import TrainingDiverged
 from ..models.base import GenerativeModel
 from . import checkpoint as ck
+from . import hardware as hw
+
+
+MIN_STEPS_PER_EPOCH_WORK = 10  # epochs shorter than this validate / preview / save only every few epochs
 
 
 def resolve_device(name: str) -> torch.device:
@@ -75,8 +81,13 @@ class Trainer:
         self.cpu_time = 0.0  # process CPU seconds spent in training steps (all threads)
         self.epoch_gen_state = self.data_gen.get_state()
         self.last_ckpt_step = None
+        self._last_save_step = self._last_preview_step = None
+        # end-of-epoch work at most once per MIN_STEPS_PER_EPOCH_WORK steps when epochs are tiny
+        self.epoch_period = max(1, math.ceil(MIN_STEPS_PER_EPOCH_WORK / self.batches_per_epoch))
         self._step_logs: dict[str, list[float]] = defaultdict(list)
-        self.amp = cfg.amp and device.type == "cuda"
+        self.threads = hw.set_threads(cfg.threads) if cfg.threads is not None else torch.get_num_threads()
+        self.precision = hw.resolve_precision(cfg.precision, device, cfg.amp)  # fp32 | bf16
+        self._fused_optimizers()
         self.tb = self._tensorboard() if cfg.tensorboard else None
 
     # ------------------------------------------------------------------ state
@@ -102,6 +113,7 @@ class Trainer:
         self.epoch_gen_state = state["epoch_gen_state"]
         for k, o in self.optimizers.items():
             o.load_state_dict(state["optimizers"][k])
+        self._fused_optimizers()  # checkpoints from before fused updates keep their optimisers' flags
         for k, s in self.schedulers.items():
             s.load_state_dict(state["schedulers"][k])
         torch.set_rng_state(state["torch_rng"])
@@ -114,12 +126,18 @@ class Trainer:
         self.last_ckpt_step = self.step
 
     def save(self) -> None:
-        for p in self.model.state_dict().values():
-            if p.is_floating_point() and not torch.isfinite(p).all():
-                raise TrainingDiverged(self._diverged_msg("weights became non-finite"))
+        """Write a checkpoint, only of finite weights: a diverged run keeps its last finite checkpoint."""
         ema = self.ema.module if self.ema is not None else None
+        for what, module in (("weights", self.model), ("EMA weights", ema)):
+            bad = ck.nonfinite_tensors(module.state_dict()) if module is not None else []
+            if bad:
+                raise TrainingDiverged(self._diverged_msg(f"{what} became non-finite ({', '.join(bad[:3])})"))
         ck.save_checkpoint(self.run_dir, self.model, ema, self.state_dict())
         self.last_ckpt_step = self.step
+        self._last_save_step = self.step
+        ck.write_json_atomic(self.run_dir / ck.STATE, {**ck.read_state(self.run_dir), "step": self.step,
+                                                      "epoch": self.epoch, "checkpoint_step": self.step,
+                                                      "updated": ck.now()})
 
     # ------------------------------------------------------------------ one update
     def _optimize(self, loss: torch.Tensor, name: str) -> None:
@@ -136,6 +154,31 @@ class Trainer:
             self._step_logs[f"grad_norm/{name}"].append(float(norm))
         opt.step()
 
+    def _time_budget(self):
+        """(unit, total, used()) of the run's time budget (the CPU one when both are set), or None."""
+        if self.cfg.max_cpu_time is not None:
+            return "CPU s", float(self.cfg.max_cpu_time), lambda: self.cpu_time
+        if self.cfg.max_time is not None:
+            return "s", float(self.cfg.max_time), lambda: self.elapsed
+        return None
+
+    def _fused_optimizers(self) -> None:
+        """Adam/AdamW/SGD over fp32 weights on one CPU or CUDA device: the fused kernels (one pass over all
+        weights per step) where this torch has them. Same arithmetic; only the update's speed changes."""
+        if self.device.type not in ("cpu", "cuda"):
+            return
+        for opt in self.optimizers.values():
+            if not isinstance(opt, (torch.optim.Adam, torch.optim.AdamW, torch.optim.SGD)):
+                continue
+            params = [p for g in opt.param_groups for p in g["params"]]
+            if not params or any(p.dtype != torch.float32 or p.device != self.device for p in params):
+                continue
+            if any(g.get("differentiable") or g.get("capturable") for g in opt.param_groups):
+                continue
+            for g in opt.param_groups:
+                if "fused" in g and g.get("foreach") is not True:
+                    g["fused"] = True
+
     def _diverged_msg(self, what: str) -> str:
         kept = (f"the last good checkpoint (step {self.last_ckpt_step}) is kept in {self.run_dir / ck.CKPT}"
                 if self.last_ckpt_step is not None else "no checkpoint had been written yet")
@@ -144,18 +187,29 @@ class Trainer:
 
     # ------------------------------------------------------------------ loop
     def fit(self) -> dict:
-        ck.write_json_atomic(self.run_dir / ck.STATE, {**ck.read_state(self.run_dir), "status": "running"})
+        ck.write_json_atomic(self.run_dir / ck.STATE, {**ck.read_state(self.run_dir), "status": "running",
+                                                      "checkpoint_step": self.last_ckpt_step, "pid": os.getpid()})
         if not self.model.iterative:
             return self._fit_direct()
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=self.total_steps, initial=self.step, disable=not self.cfg.progress,
-                   desc=self.model.name, unit="step", dynamic_ncols=True, leave=True)
+        budget = self._time_budget()
+        if budget is None:
+            bar = tqdm(total=self.total_steps, initial=self.step, disable=not self.cfg.progress,
+                       desc=self.model.name, unit="step", dynamic_ncols=True, leave=True)
+        else:  # a time budget: the bar shows the budget used, not steps out of an epoch count that does not apply
+            unit, total, used = budget
+            bar = tqdm(total=total, initial=used(), disable=not self.cfg.progress, desc=self.model.name,
+                       dynamic_ncols=True, leave=True,
+                       bar_format="{l_bar}{bar}| {n:.%df}/{total:.%df} " % ((0, 0) if total >= 20 else (1, 1))
+                                  + unit + " [{elapsed}<{remaining}{postfix}]")
         self.model._optimize_hook = self._optimize
+        # bf16: autocast inside the networks' forwards only; the model's losses and statistics stay fp32
+        mixed = hw.MixedPrecision(self.model, self.device) if self.precision == "bf16" else contextlib.nullcontext()
         self.model.on_train_start(self.train_ds)
         status = "finished"
         self._stop_requested = False
-        previous_handler = self._install_sigint()
+        previous_handlers = self._install_sigint()
         try:
             while not self._done():
                 self.data_gen.set_state(self.epoch_gen_state)
@@ -164,7 +218,7 @@ class Trainer:
                 for batch in batches:
                     t0, c0 = time.perf_counter(), time.process_time()
                     self.model.train()
-                    with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.amp):
+                    with mixed:
                         logs = self.model.training_step(batch, self.step)
                     for s in self.schedulers.values():
                         s.step()
@@ -179,7 +233,11 @@ class Trainer:
                         self._step_logs[k].append(v)
                     self.elapsed += time.perf_counter() - t0
                     self.cpu_time += time.process_time() - c0
-                    bar.update(1)
+                    if budget is None:
+                        bar.update(1)
+                    elif self.cfg.progress:
+                        bar.update(min(budget[2](), budget[1]) - bar.n)
+                        bar.set_description(f"{self.model.name} step {self.step}", refresh=False)
                     if self.step % self.cfg.log_every == 0:
                         bar.set_postfix(self._flush_logs(), refresh=False)
                     if self.cfg.sample_every and self.step % self.cfg.sample_every == 0:
@@ -197,7 +255,8 @@ class Trainer:
                     self.epoch_gen_state = self.data_gen.get_state()
                     self._end_of_epoch()
         except KeyboardInterrupt:  # a second Ctrl-C: stop now, keep the last checkpoint
-            ck.write_json_atomic(self.run_dir / ck.STATE, {**ck.read_state(self.run_dir), "status": "interrupted"})
+            ck.write_json_atomic(self.run_dir / ck.STATE, {**ck.read_state(self.run_dir), "status": "interrupted",
+                                                          "step": self.step, "checkpoint_step": self.last_ckpt_step})
             raise
         except TrainingDiverged:
             ck.write_json_atomic(self.run_dir / ck.STATE, {**ck.read_state(self.run_dir), "status": "diverged",
@@ -206,29 +265,33 @@ class Trainer:
         finally:
             bar.close()
             self.model._optimize_hook = None
-            if previous_handler is not None:
-                signal.signal(signal.SIGINT, previous_handler)
+            if isinstance(mixed, hw.MixedPrecision):
+                mixed.remove()
+            for signum, previous in previous_handlers.items():
+                signal.signal(signum, previous)
         if self._step_logs:
             self._flush_logs()
         refitted = status == "finished" and any([m.on_train_end(self.train_ds) for m in {self.model, self.sampling_model()}])
-        self.save()
-        if status == "finished" and (refitted or not (self.cfg.sample_every == 0 and self.batch_in_epoch == 0)):
+        if self._last_save_step != self.step or refitted:
+            self.save()
+        if status == "finished" and (refitted or self._last_preview_step != self.step):
             self.preview()
         return self._finish(status)
 
-    def _install_sigint(self):
-        """First Ctrl-C: finish the current step, save, stop cleanly. Second Ctrl-C: stop at once."""
+    def _install_sigint(self) -> dict:
+        """First Ctrl-C or SIGTERM (docker stop, systemd, batch schedulers): finish the current step, save,
+        stop cleanly with status "interrupted". A second one: stop at once, keeping the last checkpoint."""
         import threading
 
         if threading.current_thread() is not threading.main_thread():
-            return None
+            return {}
 
         def handler(signum, frame):
             if self._stop_requested:
                 raise KeyboardInterrupt
             self._stop_requested = True
 
-        return signal.signal(signal.SIGINT, handler)
+        return {signum: signal.signal(signum, handler) for signum in (signal.SIGINT, signal.SIGTERM)}
 
     def _done(self) -> bool:
         if self.cfg.max_time is not None and self.elapsed >= self.cfg.max_time:
@@ -238,6 +301,11 @@ class Trainer:
         return self.step >= self.total_steps
 
     def _end_of_epoch(self) -> None:
+        """Validation, preview and checkpoint. When an epoch is only a few steps (a table smaller than a few
+        batches) they run every ``epoch_period`` epochs, so that tiny data does not write files every step;
+        the period depends only on the data size, so runs stay reproducible and resume exactly."""
+        if self.epoch % self.epoch_period and not self._done():
+            return
         val = self.validate()
         if val:
             self._log({"split": "val", **val})
@@ -293,15 +361,17 @@ class Trainer:
         if "sample" not in model.capabilities():
             return None
         model.eval()
-        n = self.cfg.grid_size
+        n = self.cfg.grid_size if model.info.modality != "audio" else min(self.cfg.grid_size, 4)  # 4 clips to hear
         gen = torch.Generator(device=self.device).manual_seed(self.cfg.seed)
         labels = torch.arange(n, device=self.device) % model.info.num_classes if model.conditional else None
         with torch.random.fork_rng(devices=self._cuda_devices()):
             x = model.sample(n, labels=labels, generator=gen)
-        suffix = ".png" if model.info.modality == "image" else {"text": ".txt", "table": ".csv"}.get(model.info.modality, ".npz")
+        suffix = ".png" if model.info.modality == "image" else {"text": ".txt", "table": ".csv", "music": ".mid", "audio": ".wav"}.get(
+            model.info.modality, ".npz")
         path = self.run_dir / "samples" / f"step_{self.step:07d}{suffix}"
         write_samples(x, path, model.info, labels)
         write_samples(x, self.run_dir / f"samples{suffix}", model.info, labels)
+        self._last_preview_step = self.step
         return path
 
     def _fit_direct(self) -> dict:
@@ -323,7 +393,8 @@ class Trainer:
         for r in metrics:
             last.setdefault(r.get("split", "train"), {}).update({k: v for k, v in r.items() if k not in ("split",)})
         state = {"status": status, "step": self.step, "epoch": self.epoch, "train_time_s": round(self.elapsed, 2),
-                 "cpu_time_s": round(self.cpu_time, 2),
+                 "cpu_time_s": round(self.cpu_time, 2), "checkpoint_step": self.last_ckpt_step,
+                 "precision": self.precision, "threads": self.threads,
                  "final_metrics": last, "updated": ck.now()}
         ck.write_json_atomic(self.run_dir / ck.STATE, state)
         return state

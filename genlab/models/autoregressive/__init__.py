@@ -6,3 +6,4 @@ partly covered images (``genlab complete``).
 """
 from . import rnn, transformer  # noqa: F401
 from . import made, pixel_lstm, pixelcnn  # noqa: F401,E402
+from . import wavenet  # noqa: F401,E402

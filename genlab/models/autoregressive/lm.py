@@ -17,9 +17,18 @@ import torch.nn.functional as F
 from ...data.base import Batch, DataInfo, TensorDataset
 from ...data.text import TextTokenizer
 from ...errors import ConfigError
-from ..base import GenerativeModel
+from ..base import GenerativeModel, SampleOption
 
 DEFAULT_LENGTH = 200
+
+
+def token_codec(info: DataInfo):
+    """The tokenizer stored in a text or music run's data info."""
+    if info.modality == "music":
+        from ...data.music import MusicTokenizer
+
+        return MusicTokenizer.from_meta(info.meta)
+    return TextTokenizer.from_meta(info.meta)
 
 
 def filter_logits(logits: torch.Tensor, temperature: float = 1.0, top_k: int | None = None,
@@ -57,13 +66,22 @@ class LanguageModel(GenerativeModel):
     """Base class of the text models (not registered itself)."""
 
     family = "autoregressive"
-    modalities = ("text",)
-    sample_options = ("prompt", "length", "temperature", "top_k", "top_p", "drop_unknown")
+    modalities = ("text", "music")
+    sample_options = (
+        SampleOption("prompt", str, help="the text to continue"),
+        SampleOption("length", int, DEFAULT_LENGTH, "tokens to generate", min=1),
+        SampleOption("temperature", float, 1.0, "softmax temperature (lower: more conservative text)", min=0,
+                     min_exclusive=True),
+        SampleOption("top_k", int, help="sample among the k most likely tokens only", min=1),
+        SampleOption("top_p", float, help="nucleus sampling: the smallest set of tokens with this probability",
+                     min=0, max=1, min_exclusive=True),
+        SampleOption("drop_unknown", bool, help="drop prompt characters that are not in the vocabulary"),
+    )
     likelihood_estimator = "exact"
 
     def __init__(self, config, info: DataInfo):
         super().__init__(config, info)
-        self.tokenizer = TextTokenizer.from_meta(info.meta)
+        self.tokenizer = token_codec(info)
         self.vocab_size = self.tokenizer.vocab_size
         self.block_size = int(info.meta["block_size"])
         self.register_buffer("chars_per_token", self.tokenizer.chars_per_token(), persistent=False)

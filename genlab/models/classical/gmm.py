@@ -65,6 +65,11 @@ class GMM(GenerativeModel):
         if len(x) > self.config.max_fit_examples:
             x = x[torch.randperm(len(x), generator=gen)[: self.config.max_fit_examples]]
         x = self._flat(self._dequantise(x, gen)).numpy().astype(np.float64)
+        if self.config.n_components > len(x):
+            from ...errors import ConfigError
+
+            raise ConfigError(f"model.n_components={self.config.n_components} is more than the {len(x)} training "
+                              "examples; use at most that many components")
         gm = GaussianMixture(self.config.n_components, covariance_type=self.config.covariance_type,
                              max_iter=self.config.max_iter, reg_covar=self.config.reg_covar, random_state=0)
         gm.fit(x)

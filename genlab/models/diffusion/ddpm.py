@@ -31,7 +31,7 @@ from ...data.base import Batch, DataInfo
 from ...errors import ConfigError, DataError
 from ...nn.unet import UNet
 from ...registry import register_model
-from ..base import GenerativeModel
+from ..base import GenerativeModel, SampleOption
 from .samplers import SAMPLERS, make_sampler
 from .schedules import PREDICTIONS, SCHEDULES, NoiseSchedule, target, to_x0_eps
 
@@ -119,7 +119,12 @@ class GaussianDiffusion(GenerativeModel):
     family = "diffusion"
     Config = DiffusionConfig
     likelihood_estimator = "elbo"
-    sample_options = ("steps", "sampler", "guidance", "eta")
+    sample_options = (
+        SampleOption("steps", int, help="denoising steps, between 1 and model.timesteps (default model.sample_steps)"),
+        SampleOption("sampler", str, help="reverse process (default model.sampler)", choices=tuple(SAMPLERS)),
+        SampleOption("guidance", float, help="classifier-free guidance scale of conditional models (1: none)", min=0),
+        SampleOption("eta", float, help="DDIM noise: 0 deterministic, 1 ancestral (default model.eta)", min=0),
+    )
     clip: float | None = None  # clamp clean estimates to [-clip, clip] in model space
 
     def __init__(self, config: DiffusionConfig, info: DataInfo):

@@ -28,7 +28,7 @@ from ...tabular.conditions import Condition
 from ...tabular.encoding import gumbel
 from ...tabular.marginals import EPS, Marginals
 from ..tabular.base import TabularModel
-from .ddpm import DiffusionConfig, sampling_plan
+from .ddpm import DiffusionConfig, GaussianDiffusion, sampling_plan
 from .denoisers import MLPDenoiser
 from .schedules import NoiseSchedule, target, to_x0_eps
 
@@ -135,7 +135,8 @@ class TabDDPM(TabularModel):
     name = "tab-ddpm"
     description = "TabDDPM: Gaussian diffusion on quantile-normalised numbers + multinomial diffusion on categories"
     Config = TabDDPMConfig
-    sample_options = ("where", "steps", "sampler", "eta")
+    sample_options = TabularModel.sample_options + tuple(
+        o for o in GaussianDiffusion.sample_options if o.name != "guidance")
 
     @property
     def native_conditions(self) -> int:  # conditions _draw meets itself (by inpainting)

@@ -11,7 +11,7 @@ from ...data.base import Batch, DataInfo
 from ...errors import ConfigError
 from ...nn.blocks import MLP
 from ...registry import register_model
-from ..base import GenerativeModel
+from ..base import GenerativeModel, SampleOption
 from .layers import (ActNorm, AffineCoupling, FlowSequence, alternating_mask, sampling_temperature,
                      standard_normal_log_prob)
 
@@ -38,7 +38,8 @@ class FlowMLP(GenerativeModel):
     Config = FlowMLPConfig
     modalities = ("vector",)
     likelihood_estimator = "exact"
-    sample_options = ("temperature",)
+    sample_options = (SampleOption("temperature", float, help="standard deviation of the latents (default "
+                                   "model.temperature)", min=0, min_exclusive=True),)
 
     def __init__(self, config: FlowMLPConfig, info: DataInfo):
         super().__init__(config, info)

@@ -22,7 +22,7 @@ from ...data.base import Batch, DataInfo
 from ...errors import ConfigError
 from ...nn.blocks import _norm
 from ...registry import register_model
-from ..base import GenerativeModel
+from ..base import GenerativeModel, SampleOption
 from .layers import (ActNorm, AffineCoupling, FlowSequence, Squeeze, channel_mask, checkerboard_mask,
                      sampling_temperature, standard_normal_log_prob)
 
@@ -82,7 +82,8 @@ class RealNVP(GenerativeModel):
     Config = RealNVPConfig
     modalities = ("image",)
     likelihood_estimator = "exact (dequantised)"
-    sample_options = ("temperature",)
+    sample_options = (SampleOption("temperature", float, help="standard deviation of the latents (default "
+                                   "model.temperature)", min=0, min_exclusive=True),)
 
     def __init__(self, config: RealNVPConfig, info: DataInfo):
         super().__init__(config, info)

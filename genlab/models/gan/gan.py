@@ -3,7 +3,7 @@ class with other defaults (see ``variants.py``).
 
 Each training step updates the discriminator (critic) on one real batch; every ``d_steps``-th step also
 updates the generator, so every critic update sees fresh real data (``train.max_steps`` counts critic
-updates). The adversarial loss is chosen by
+updates; on steps that update both, one generator forward serves both updates). The adversarial loss is chosen by
 name (``losses.py``); regularisers and remedies are switched on by config fields. Logged every step:
 ``loss_d``, ``loss_g``, ``d_real`` / ``d_fake`` (mean D(x), D(G(z)): probabilities for the minimax and
 non-saturating losses, raw outputs otherwise), ``wdist`` (the Wasserstein estimate, Wasserstein losses),
@@ -13,7 +13,7 @@ logs ``grad_norm/*`` instead when ``train.grad_clip`` is set).
 from __future__ import annotations
 
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -42,10 +42,8 @@ class GANConfig(ModelConfig):
     norm_d: str = "batch"  # conv discriminator normalisation: batch | group | none
     loss: str = "nonsaturating"  # minimax | nonsaturating | lsgan | wgan | hinge | d2gan
     d_steps: int = 1  # discriminator (critic) updates per generator update
-    optimizer: str = "adam"  # adam | rmsprop
-    lr_g: float = 2e-4  # two time-scale update rule: give lr_g and lr_d different values
-    lr_d: float = 2e-4
-    betas: list[float] = field(default_factory=lambda: [0.5, 0.999])  # Adam betas
+    # optimiser settings live in TrainConfig (train.lr, train.betas, train.optimizer); the two time-scale update
+    # rule is a per-player factor, e.g. train.lr_mult={"d": 4}. Defaults: GAN.train_defaults.
     spectral_norm: bool = False  # spectral normalisation of every discriminator layer
     clip: float | None = None  # WGAN weight clipping of D's parameters to [-clip, clip]
     gp_weight: float = 0.0  # WGAN-GP gradient penalty weight (10 in the paper)
@@ -72,7 +70,6 @@ class GANConfig(ModelConfig):
         need(self.loss in losses.LOSSES, f"model.loss must be one of {', '.join(losses.LOSSES)}, got {self.loss!r}")
         need(self.norm_g in NORMS and self.norm_d in NORMS,
              f"model.norm_g and model.norm_d must be one of {', '.join(NORMS)}, got {self.norm_g!r}, {self.norm_d!r}")
-        need(self.optimizer in ("adam", "rmsprop"), f"model.optimizer must be adam or rmsprop, got {self.optimizer!r}")
         need(self.cond_d in ("concat", "projection", "none"),
              f"model.cond_d must be concat, projection or none, got {self.cond_d!r}")
         for k in ("latent_dim", "depth", "d_steps", "pack", "n_generators"):
@@ -80,9 +77,6 @@ class GANConfig(ModelConfig):
         need(self.depth_d is None or self.depth_d >= 1,
              f"model.depth_d must be >= 1 (or null: model.depth), got {self.depth_d}")
         need(self.width is None or self.width >= 1, f"model.width must be >= 1, got {self.width}")
-        need(self.lr_g > 0 and self.lr_d > 0, f"model.lr_g and model.lr_d must be > 0, got {self.lr_g}, {self.lr_d}")
-        need(len(self.betas) == 2 and all(0 <= b < 1 for b in self.betas),
-             f"model.betas must be two numbers in [0, 1), got {self.betas}")
         for k in ("gp_weight", "r1_weight", "instance_noise", "ac_weight", "mgan_beta", "d2_alpha", "d2_beta",
                   "instance_noise_steps"):
             v = getattr(self, k)  # only mgan_beta may be null (its default depends on the data)
@@ -121,6 +115,8 @@ class GAN(GenerativeModel):
     family = "gan"
     Config = GANConfig
     modalities = ("image", "vector")
+    # Adam 2e-4 with beta1 = 0.5 for both players (Radford et al. 2016); variants change these defaults
+    train_defaults = {"lr": 2e-4, "betas": [0.5, 0.999], "weight_decay": 0.0, "optimizer": "adam"}
 
     def __init__(self, config: GANConfig, info: DataInfo):
         super().__init__(config, info)
@@ -168,13 +164,7 @@ class GAN(GenerativeModel):
             raise ConfigError(f"train.batch_size={train.batch_size} must be a multiple of model.pack={c.pack} "
                               "(PacGAN packs that many samples per discriminator input)")
         self._log_gnorm = not train.grad_clip
-
-        def opt(params, lr):
-            if c.optimizer == "rmsprop":
-                return torch.optim.RMSprop(params, lr=lr)
-            return torch.optim.Adam(params, lr=lr, betas=tuple(c.betas))
-
-        return {"d": opt(self.d_parameters(), c.lr_d), "g": opt(self.generator.parameters(), c.lr_g)}
+        return self.build_optimizers(train, {"d": self.d_parameters(), "g": self.generator.parameters()})
 
     # ------------------------------------------------------------------ pieces
     def _generate(self, n: int, labels, device: torch.device):
@@ -218,15 +208,20 @@ class GAN(GenerativeModel):
     def training_step(self, batch: Batch, step: int) -> dict:
         real = batch["x"] * 2 - 1 if self.image else batch["x"]
         labels = batch["y"] if self.conditional else None
-        logs = self._d_step(real, labels, step)
-        if step % self.config.d_steps == 0:
-            logs.update(self._g_step(len(real), labels, step, real.device))
+        if step % self.config.d_steps:  # a critic-only step (d_steps > 1): its fake batch needs no graph
+            return self._d_step(real, labels, step)
+        # One generator forward per step: the fake batch made for D's update (graph kept) is reused for G's update,
+        # as in the reference DCGAN loop; D's update sees it detached.
+        fake, k = self._generate(len(real), labels, real.device)
+        logs = self._d_step(real, labels, step, fake.detach(), k)
+        logs.update(self._g_step(len(real), labels, step, real.device, fake, k))
         return logs
 
-    def _d_step(self, real: torch.Tensor, labels, step: int) -> dict:
+    def _d_step(self, real: torch.Tensor, labels, step: int, fake: torch.Tensor | None = None, k=None) -> dict:
         c = self.config
-        with torch.no_grad():
-            fake, k = self._generate(len(real), labels, real.device)
+        if fake is None:
+            with torch.no_grad():
+                fake, k = self._generate(len(real), labels, real.device)
         real_in = self._noisy(real, step).requires_grad_(c.r1_weight > 0)
         d_r, d_f = self._critic(real_in, labels), self._critic(self._noisy(fake, step), labels)
         loss = losses.d_loss(c.loss, d_r.adv, d_f.adv, **self._d_kw)
@@ -265,9 +260,10 @@ class GAN(GenerativeModel):
         self.health.update(d_acc=float(logs["d_acc"]) if "d_acc" in logs else None, diversity=float(logs["diversity"]))
         return logs
 
-    def _g_step(self, n: int, labels, step: int, device: torch.device) -> dict:
+    def _g_step(self, n: int, labels, step: int, device: torch.device, fake: torch.Tensor | None = None, k=None) -> dict:
         c = self.config
-        fake, k = self._generate(n, labels, device)
+        if fake is None:
+            fake, k = self._generate(n, labels, device)
         with self._frozen_d():
             d_f = self._critic(self._noisy(fake, step), labels)
             loss = losses.g_loss(c.loss, d_f.adv, **self._g_kw)

@@ -56,7 +56,7 @@ class HealthMonitor:
             warnings.warn(
                 f"GAN health: the discriminator wins outright (it separates real from generated samples "
                 f"{100 * self.avg['d_acc']:.1f}% of the time); the generator gets little useful gradient. Try a lower "
-                "model.lr_d, model.label_smoothing=0.1, model.instance_noise=0.1, or the wgan-gp / hinge-sn models",
+                "discriminator learning rate (train.lr_mult.d=0.5), model.label_smoothing=0.1, model.instance_noise=0.1, or the wgan-gp / hinge-sn models",
                 GANHealthWarning, stacklevel=3)
         div = self.avg.get("diversity", 1.0)
         self.peak = max(self.peak, div)

@@ -5,7 +5,7 @@ Every field can still be changed (``--set model.loss=hinge``); the name only pic
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from ...registry import register_model
 from .gan import GAN, GANConfig
@@ -14,8 +14,6 @@ from .gan import GAN, GANConfig
 @dataclass
 class MLPGANConfig(GANConfig):
     arch: str = "mlp"
-    lr_g: float = 1e-3  # small MLPs on 2-D toys: 2e-4 barely moves in a few thousand steps
-    lr_d: float = 1e-3
 
 
 @register_model
@@ -24,6 +22,8 @@ class MLPGAN(GAN):
     description = "GAN with MLP generator/discriminator (2-D toys, vectors, small images); loss chosen by name"
     Config = MLPGANConfig
     modalities = ("vector", "image")
+    # small MLPs on 2-D toys: 2e-4 barely moves in a few thousand steps
+    train_defaults = {**GAN.train_defaults, "lr": 1e-3}
 
 
 @dataclass
@@ -73,9 +73,6 @@ class WGANConfig(GANConfig):
     loss: str = "wgan"
     clip: float | None = 0.01
     d_steps: int = 5
-    optimizer: str = "rmsprop"
-    lr_g: float = 5e-5
-    lr_d: float = 5e-5
 
 
 @register_model
@@ -84,6 +81,7 @@ class WGAN(GAN):
     description = "Wasserstein GAN with weight clipping (RMSprop, 5 critic steps per generator step)"
     Config = WGANConfig
     modalities = ("image", "vector")
+    train_defaults = {**GAN.train_defaults, "lr": 5e-5, "optimizer": "rmsprop"}
 
 
 @dataclass
@@ -92,9 +90,6 @@ class WGANGPConfig(GANConfig):
     gp_weight: float = 10.0
     d_steps: int = 5
     norm_d: str = "none"  # batch norm would couple the samples the penalty treats one by one
-    lr_g: float = 1e-4
-    lr_d: float = 1e-4
-    betas: list[float] = field(default_factory=lambda: [0.0, 0.9])
 
 
 @register_model
@@ -103,6 +98,7 @@ class WGANGP(GAN):
     description = "Wasserstein GAN with gradient penalty (Adam 1e-4, betas 0/0.9, 5 critic steps, lambda 10)"
     Config = WGANGPConfig
     modalities = ("image", "vector")
+    train_defaults = {**GAN.train_defaults, "lr": 1e-4, "betas": [0.0, 0.9]}
 
 
 @dataclass

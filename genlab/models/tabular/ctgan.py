@@ -31,10 +31,6 @@ class CTGANConfig(ModelConfig):
     discriminator_dims: list[int] = field(default_factory=lambda: [256, 256])
     pac: int = 10  # rows per critic decision (PacGAN); the batch is cut to a multiple of it
     gp_weight: float = 10.0
-    lr_g: float = 2e-4
-    lr_d: float = 2e-4
-    betas: list[float] = field(default_factory=lambda: [0.5, 0.9])
-    weight_decay: float = 1e-6
     d_steps: int = 1
     tau: float = 0.2  # Gumbel-softmax temperature of the generator's one-hot outputs
     log_frequency: bool = True  # condition codes drawn by log-frequency (False: by frequency)
@@ -55,6 +51,8 @@ class CTGAN(TabularModel):
     description = "Conditional tabular GAN: conditional vector, training-by-sampling, PacGAN critic, WGAN-GP"
     Config = CTGANConfig
     native_conditions = 1
+    # Xu et al. 2019: Adam 2e-4 for both players, betas 0.5/0.9, weight decay 1e-6 (settings of TrainConfig)
+    train_defaults = {"lr": 2e-4, "betas": [0.5, 0.9], "weight_decay": 1e-6, "optimizer": "adam"}
 
     def __init__(self, config: CTGANConfig, info: DataInfo):
         super().__init__(config, info)
@@ -85,11 +83,7 @@ class CTGAN(TabularModel):
         self._rows: torch.Tensor | None = None
 
     def configure_optimizers(self, train: TrainConfig):
-        c = self.config
-        return {
-            "d": torch.optim.Adam(self.discriminator.parameters(), lr=c.lr_d, betas=tuple(c.betas), weight_decay=c.weight_decay),
-            "g": torch.optim.Adam(self.generator.parameters(), lr=c.lr_g, betas=tuple(c.betas), weight_decay=c.weight_decay),
-        }
+        return self.build_optimizers(train, {"d": self.discriminator.parameters(), "g": self.generator.parameters()})
 
     # -------------------------------------------------------------- training-by-sampling
     def on_train_start(self, data: TensorDataset) -> None:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from ...config import ModelConfig, TrainConfig
+from ...config import ModelConfig
 from ...data.base import Batch, DataInfo
 from ...errors import ConfigError
 from ...nn.blocks import MLP
@@ -28,15 +28,13 @@ class TVAEConfig(ModelConfig):
     encoder_dims: list[int] = field(default_factory=lambda: [128, 128])
     decoder_dims: list[int] = field(default_factory=lambda: [128, 128])
     loss_factor: float = 2.0  # weight of the reconstruction term
-    lr: float = 1e-3
-    weight_decay: float = 1e-5
     sample_categorical: str = "sample"  # sample | argmax
 
     def validate(self) -> None:
         if self.latent_dim < 1 or any(d < 1 for d in self.encoder_dims + self.decoder_dims):
             raise ConfigError("model.latent_dim, model.encoder_dims and model.decoder_dims must be positive")
-        if self.loss_factor <= 0 or self.lr <= 0:
-            raise ConfigError("model.loss_factor and model.lr must be > 0")
+        if self.loss_factor <= 0:
+            raise ConfigError(f"model.loss_factor must be > 0, got {self.loss_factor}")
         if self.sample_categorical not in ("sample", "argmax"):
             raise ConfigError(f"model.sample_categorical must be sample or argmax, got {self.sample_categorical!r}")
 
@@ -46,6 +44,7 @@ class TVAE(TabularModel):
     name = "tvae"
     description = "Tabular VAE on mode-specific-normalised rows (Gaussian alphas, categorical segments)"
     Config = TVAEConfig
+    train_defaults = {"lr": 1e-3, "betas": [0.9, 0.999], "weight_decay": 1e-5, "optimizer": "adam"}
 
     def __init__(self, config: TVAEConfig, info: DataInfo):
         super().__init__(config, info)
@@ -54,10 +53,6 @@ class TVAE(TabularModel):
         self.encoder = MLP([d, *config.encoder_dims, 2 * config.latent_dim])
         self.decoder = MLP([config.latent_dim, *config.decoder_dims, d])
         self.sigma = nn.Parameter(torch.full((self.enc.n_alpha,), 0.1))
-
-    def configure_optimizers(self, train: TrainConfig):
-        c = self.config
-        return {"main": torch.optim.Adam(self.parameters(), lr=c.lr, weight_decay=c.weight_decay)}
 
     def training_step(self, batch: Batch, step: int) -> dict:
         x = self.enc.encode(batch["x"])

@@ -54,6 +54,10 @@ class AE(Autoencoder):
     def encode(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         return self.encoder_out(x, self.one_hot(labels))
 
+    @property
+    def denoising(self) -> bool:
+        return self.config.noise != "none"
+
     def corrupt_input(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         return corrupt(x, self.config.noise, self.config.noise_level, generator)
 

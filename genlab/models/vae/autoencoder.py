@@ -50,6 +50,14 @@ class Autoencoder(LatentModel):
     modalities = ("image", "vector")
     code_params: ClassVar[int] = 1  # encoder outputs per latent dimension
 
+    @classmethod
+    def unused_config_keys(cls, config: AutoencoderConfig, info: DataInfo) -> dict[str, str]:
+        """Keys this model ignores for ``info`` (refused by name when given): per-architecture sizes."""
+        arch = resolve_arch(config.arch, info.modality)
+        if arch == "conv":
+            return {"hidden": "the conv networks use model.width; model.hidden sizes the mlp networks (model.arch=mlp)"}
+        return {"width": "the mlp networks use model.hidden; model.width sizes the conv networks (model.arch=conv)"}
+
     def __init__(self, config: AutoencoderConfig, info: DataInfo):
         super().__init__(config, info)
         arch = resolve_arch(config.arch, info.modality)

@@ -18,7 +18,7 @@ from torch import nn
 from ...config import ModelConfig
 from ...data.base import DataInfo, TensorDataset
 from ...errors import ConfigError, DataError
-from ..base import GenerativeModel
+from ..base import GenerativeModel, SampleOption
 
 SAMPLERS = ("prior", "gmm")
 
@@ -110,7 +110,8 @@ class LatentModel(GenerativeModel):
     """
 
     family = "vae"
-    sample_options = ("sampler",)
+    sample_options = (SampleOption("sampler", str, help="where codes come from: the prior, or the latent mixture "
+                                   "(genlab fit-latent; default model.latent_sampler)", choices=SAMPLERS),)
 
     def __init__(self, config: LatentConfig, info: DataInfo):
         super().__init__(config, info)
@@ -118,6 +119,10 @@ class LatentModel(GenerativeModel):
             raise ConfigError(f"model.conditional=true needs labelled data; {info.name or 'this dataset'} has no labels")
         if config.latent_sampler == "gmm":
             self.latent_gmm = LatentMixture(config.latent_dim, config.latent_components)
+
+    @property
+    def latent_dim(self) -> int:
+        return self.config.latent_dim
 
     def prior_z(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         raise NotImplementedError
@@ -153,14 +158,20 @@ class LatentModel(GenerativeModel):
     @torch.no_grad()
     def fit_latent(self, data: TensorDataset, max_examples: int = 20000) -> dict:
         """Fit the latent mixture (``latent_sampler=gmm``) on the codes of ``data``; RNG state is left untouched."""
-        from ...eval.latent import encode_dataset
-
         if not hasattr(self, "latent_gmm"):
             raise ConfigError("fit_latent needs a model built with model.latent_sampler=gmm")
         devices = [self.device.index or 0] if self.device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(0)
-            codes, _ = encode_dataset(self, data, limit=max_examples)
+            codes, seen = [], 0
+            for batch in data.batches(500, shuffle=False, drop_last=False, device=self.device):
+                if seen >= max_examples:
+                    break
+                x, y = batch["x"][: max_examples - seen], batch.get("y")
+                z = self.encode(x, y[: len(x)]) if self.conditional else self.encode(x)
+                codes.append(z.float().cpu())
+                seen += len(x)
+            codes = torch.cat(codes)
         return self.latent_gmm.fit(codes, max_examples=max_examples)
 
     def on_train_end(self, data: TensorDataset) -> bool:

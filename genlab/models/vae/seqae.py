@@ -18,6 +18,7 @@ from ...data.words import EOS, PAD, cut_at_end, to_ids, to_text
 from ...errors import ConfigError
 from ...nn.sequence import SeqDecoder, SeqEncoder
 from ...registry import register_model
+from ..base import SampleOption
 from .latent import LatentConfig, LatentModel, RunningGaussian
 
 
@@ -40,7 +41,8 @@ class SeqAE(LatentModel):
     description = "Sequence autoencoder: GRU encoder-decoder from a word or line to a fixed vector and back"
     Config = SeqAEConfig
     modalities = ("words",)
-    sample_options = ("sampler", "temperature")
+    sample_options = LatentModel.sample_options + (
+        SampleOption("temperature", float, help="word sampling temperature (0: greedy decoding)", min=0),)
 
     def __init__(self, config: SeqAEConfig, info: DataInfo):
         super().__init__(config, info)
