@@ -149,6 +149,7 @@ def main() -> None:
     p.add_argument("--models", default=",".join(list(GENLAB) + list(PACKAGE)), help="comma-separated, or none")
     p.add_argument("--no-score", action="store_true", help="train and sample only (merge later)")
     p.add_argument("--sdm-python", default="/tmp/sdm-venv/bin/python")
+    p.add_argument("--attack", default=None, help="only run the privacy attacks on this table (written to the work folder)")
     args = p.parse_args()
     torch.set_num_threads(1)
     from threadpoolctl import threadpool_limits
@@ -156,6 +157,9 @@ def main() -> None:
     threadpool_limits(1)
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
+    if args.attack:
+        (work / f"attack-{args.attack}.json").write_text(json.dumps(attacks([args.attack], work)[args.attack], indent=2))
+        return
     have_sdm = Path(args.sdm_python).is_file()
     models = [] if args.models == "none" else args.models.split(",")
     for name in models:
@@ -175,7 +179,9 @@ def main() -> None:
            "torch": torch.__version__, "threads": 1, "budget_cpu_s": args.budget, "rows_sampled": ROWS,
            "sensitive": SENSITIVE, "order": order,
            "train": {n: json.loads((work / f"{n}.json").read_text()) for n in order}}
-    res["attacks"] = attacks(order, work)
+    todo = [n for n in order if not (work / f"attack-{n}.json").is_file()]
+    res["attacks"] = {**attacks(todo, work), **{n: json.loads((work / f"attack-{n}.json").read_text())
+                                                 for n in order if n not in todo}}
     res["attacks_cpu_s"] = round(time.process_time() - c, 1)
     res["scores"] = score(order, work, args.sdm_python) if have_sdm else {}
     RESULTS.mkdir(parents=True, exist_ok=True)

@@ -28,7 +28,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from .errors import ConfigError, DataError, RunError
+from .errors import ConfigError, RunError
 
 MAX_SAMPLES = 100_000_000  # no format or use of genlab needs more in one call
 GRID_MAX_IMAGES = 4096  # a .png grid: 64 x 64 cells
@@ -421,5 +421,4 @@ def sample_to_file(model, n: int, path: str | Path, *, label: int | None = None,
     return path
 
 
-__all__ = ["sample_to_file", "check_output_path", "check_count", "check_eval_count", "check_finite", "chunk_size",
-           "DataError"]
+__all__ = ["sample_to_file", "check_output_path", "check_count", "check_eval_count", "check_finite", "chunk_size"]

@@ -46,6 +46,17 @@ def _file(tmp, name: str, text: str) -> str:
     return str(path)
 
 
+def _wav_folder(tmp) -> str:
+    import soundfile
+
+    folder = tmp / "wavs"
+    folder.mkdir(exist_ok=True)
+    t = np.arange(2000) / 8000
+    for i, f in enumerate((220, 330, 440)):
+        soundfile.write(str(folder / f"tone{i}.wav"), 0.5 * np.sin(2 * np.pi * f * t), 8000, subtype="PCM_16")
+    return str(folder)
+
+
 FACTORIES = {  # modality -> data settings of a tiny dataset (tmp: a folder for files)
     "image": lambda tmp: {"name": "digits", "limit": 64},
     "vector": lambda tmp: {"name": "ring8", "limit": 64},
@@ -54,6 +65,7 @@ FACTORIES = {  # modality -> data settings of a tiny dataset (tmp: a folder for 
     "table": lambda tmp: {"name": _file(tmp, "tiny.csv", _table_csv())},
     "paired": lambda tmp: {"name": "digits", "limit": 64},
     "unpaired": lambda tmp: {"name": "digits:3:8", "limit": 64},
+    "audio": lambda tmp: {"name": _wav_folder(tmp), "block_size": 64},
     "documents": lambda tmp: {"name": _file(tmp, "docs.txt", "\n%\n".join(
         ["rocket planet orbit star moon", "bread cheese apple soup bread", "star moon rocket comet"] * 4))},
 }
@@ -77,6 +89,10 @@ TINY = {
     "lda": {"topics": 2, "max_iter": 2},
     "char-gru": {"data": {"block_size": 16}}, "char-lstm": {"data": {"block_size": 16}},
     "transformer-lm": {"data": {"block_size": 16}},
+    "wavenet": {"layers": 3, "residual": 4, "skip": 8},
+    "m2": {"hidden": 16, "latent_dim": 4, "data": {"labels_per_class": 3, "unlabelled": "keep"}},
+    "ssgan": {"d_hidden": [16, 8], "g_hidden": 16, "latent_dim": 4, "labelled_batch": 8,
+              "data": {"labels_per_class": 3, "unlabelled": "keep"}},
 }
 SAMPLE_FAST = {"steps": 2, "length": 4}  # options that make sampling cheap, where a model declares them
 OPTION_EXAMPLES = {"prompt": "the ", "where": "sex=F"}  # valid text for text options without choices

@@ -67,13 +67,27 @@ def _density(cls) -> str:
 @click.option("--schema", default=None, help="tables: column types, a schema.yaml or \"col=kind,...\" (data.schema)")
 @click.option("--overwrite", is_flag=True, help="replace an existing run folder")
 @click.option("--quiet", is_flag=True, help="no progress bar")
+@click.option("--nproc", type=int, default=None,
+              help="data-parallel training on N processes of this machine (torchrun --standalone; batch size is "
+                   "per process; see docs/distributed.md)")
 def train(model, data, out, config_file, overrides, epochs, max_steps, max_time, max_cpu_time, batch_size, lr, seed,
-          device, root, target, schema, overwrite, quiet) -> None:
+          device, root, target, schema, overwrite, quiet, nproc) -> None:
     """Train MODEL (see `genlab models`) and write a run folder."""
     from ..registry import get_model_class
     from ..training import train as run_train
 
     get_model_class(model)  # unknown names fail before anything is read
+    if nproc is not None:
+        import sys
+
+        from ..training import distributed as dist
+
+        dist.check_nproc(nproc, device)
+        if nproc > 1:
+            if sys.argv[1:2] != ["train"]:
+                raise ConfigError("--nproc relaunches the `genlab train` command line; from Python use torchrun")
+            raise SystemExit(dist.launch(dist.strip_nproc(sys.argv[1:]), nproc,
+                                         click.get_current_context().meta.get("genlab.threads")))
     sections = {"model": {}, "train": {}, "data": {}}
     if config_file:
         sections.update(load_config_file(config_file))
@@ -128,7 +142,10 @@ def resume(run, epochs, max_steps, max_time, max_cpu_time, device, quiet, data, 
 @click.option("--label", type=int, default=None, help="class to generate (conditional models)")
 @click.option("--no-ema", is_flag=True, help="use the raw weights instead of the EMA weights")
 @DEVICE
-def sample(run, n, output, seed, label, no_ema, device, **options) -> None:
+@click.option("--shards", type=int, default=None,
+              help="write -o FOLDER/ as this many shards (part-NNNNN.*, own seeds) plus manifest.json; under "
+                   "torchrun the ranks share them (default there: one per rank)")
+def sample(run, n, output, seed, label, no_ema, device, shards, **options) -> None:
     """Draw N samples from the model in RUN and write them to a file (or print text).
 
     The model's own sampling options (declared by the model) are flags too: `genlab sample RUN --help`."""
@@ -139,12 +156,23 @@ def sample(run, n, output, seed, label, no_ema, device, **options) -> None:
 
     if n is not None and n < 1:
         raise ConfigError(f"-n must be a positive number of samples, got {n}")
+    from ..training import distributed as dist
+
+    sharded = shards is not None or dist.is_folder_output(output) or dist.env_world()[1] > 1
+    if sharded:
+        if not dist.is_folder_output(output):
+            raise ConfigError("sharded sampling (--shards, or several processes under torchrun) writes a folder: "
+                              "give -o FOLDER/ (ending in /)")
+        if shards is not None and shards < 1:
+            raise ConfigError(f"--shards must be >= 1, got {shards}")
+        dist.setup(device or "auto")
+        device = str(dist.device_for(device or "auto"))
     model = load(run, device=device or "auto", ema=not no_ema)
     opts = model.check_sample_options(options, parse=True)  # the model's declared options, typed and checked
     n = n or (1 if model.has("stream") else 64)
     from ..sampling import check_count, check_output_path, default_suffix, sample_to_file
 
-    path = None if output is None and model.has("stream") else check_output_path(
+    path = None if sharded or (output is None and model.has("stream")) else check_output_path(
         output or Path(run) / f"sample-seed{seed}{default_suffix(model.info.modality)}", model.info.modality)
     check_count(model.info, n, path)  # output path, format and size checked before anything is sampled
     dev = resolve_device(device or "auto")
@@ -156,6 +184,13 @@ def sample(run, n, output, seed, label, no_ema, device, **options) -> None:
         return
     if labels is not None:
         model.check_sample_args(1, labels, {})  # a bad --label fails before sampling
+    if sharded:
+        try:
+            dist.sample_shards(model, n, output, seed=seed, shards=shards, label=label, options=opts, device=dev,
+                               echo=click.echo)
+        finally:
+            dist.cleanup()
+        return
     sample_to_file(model, n, path, label=label, generator=gen, options=opts)  # in chunks, written as they come
     click.echo(f"wrote {n} samples to {path}", err=str(path) == "-")
 
@@ -199,6 +234,12 @@ def _print_summary(run: Path) -> None:
     from ..training import checkpoint as ck
 
     state = ck.read_state(run)
+    import os
+
+    if (os.environ.get("RANK") or "0") != "0":  # under torchrun: rank 0 reports (every rank exits alike)
+        if state.get("status") == "interrupted":
+            raise SystemExit(130)
+        return
     click.echo(f"{state.get('status', 'done')}: {run} (step {state.get('step')}, {state.get('train_time_s', 0):.1f} s training)")
     if state.get("status") == "interrupted":
         click.echo(f"continue with: genlab resume {run}")

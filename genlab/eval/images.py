@@ -40,6 +40,9 @@ class _Timer(dict):
         return _T()
 
 
+MAX_BOOT_DIM = 256  # FID bootstrap intervals up to this feature dimension (genlab's extractors: 128)
+
+
 def _split(n_total: int, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     """A seeded random split of range(n_total): the first ``n`` (or all) indices, and the rest."""
     perm = torch.randperm(n_total, generator=torch.Generator().manual_seed(seed))
@@ -107,7 +110,11 @@ def evaluate_samples(fake_x: torch.Tensor, train_ds, test_ds, extractor: Feature
         out = {"n_fake": len(a), "n_real": nr}
         pre = "" if timed else "baseline_"
         with t(pre + "fid"):
-            out["fid"] = {**M.fid_interval(a, real_f, n_boot=n_boot, level=level, seed=seed), "n_fake": len(a), "n_real": nr}
+            if feat_dim <= MAX_BOOT_DIM:
+                out["fid"] = {**M.fid_interval(a, real_f, n_boot=n_boot, level=level, seed=seed), "n_fake": len(a), "n_real": nr}
+            else:  # each resample costs an eigendecomposition of a feat_dim² matrix: too slow for Inception's 2,048
+                out["fid"] = {"value": M.fid(a, real_f), "ci": None, "n_fake": len(a), "n_real": nr,
+                              "interval": f"not computed above {MAX_BOOT_DIM} feature dimensions (cost)"}
         with t(pre + "kid"):
             out["kid"] = M.kid_interval(a, real_f, subset_size=min(m, len(a)), level=level, seed=seed)
         with t(pre + "inception_score"):

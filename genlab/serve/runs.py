@@ -53,7 +53,7 @@ class RunIndex:
     def __init__(self, root: str | Path, max_runs: int = 5_000):
         self.root = Path(root).expanduser().resolve()
         self.max_runs = max_runs
-        self._cache: dict[str, tuple[tuple, dict]] = {}
+        self._cache: dict[str, tuple[tuple, tuple[dict, str | None]]] = {}
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------------ ids
@@ -110,11 +110,16 @@ class RunIndex:
     def summary(self, run_id: str) -> dict:
         """What the gallery and ``GET /v1/runs`` show of one run (cached until its files change)."""
         path = self.resolve(run_id)
-        stamp = tuple(_mtime(path / n) for n in (ck.CONFIG, ck.STATE, "eval.json", "samples.png", "samples.txt"))
+        stamp = tuple(_mtime(path / n) for n in (ck.CONFIG, ck.STATE, "eval.json", "report.html", "samples.png",
+                                                "samples.txt"))
         with self._lock:
             hit = self._cache.get(run_id)
-        if hit and hit[0] == stamp and not hit[1]["status"].startswith("running"):
-            return hit[1]
+        if hit and hit[0] == stamp:
+            row, recorded = hit[1]
+            if recorded != "running":
+                return row
+            # state.json says running: whether a process still holds the run's lock can change at any time
+            return {**row, "status": ck.describe_status(path)}
         cfg = ck.read_run_config(path)
         state = ck.read_state(path)
         row = {
@@ -133,7 +138,7 @@ class RunIndex:
             "has_report": (path / "report.html").is_file(),
         }
         with self._lock:
-            self._cache[run_id] = (stamp, row)
+            self._cache[run_id] = (stamp, (row, state.get("status")))
         return row
 
 

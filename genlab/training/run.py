@@ -15,6 +15,7 @@ from ..errors import ConfigError, DataError, GenlabError, RunError
 from ..models.base import GenerativeModel
 from ..registry import get_model_class
 from . import checkpoint as ck
+from . import distributed as dist
 from .trainer import Trainer, resolve_device, seed_everything
 
 
@@ -179,31 +180,62 @@ def train(model: str, data: str | dict | DataConfig = "digits", out: str | Path 
     mcfg = from_dict(cls.Config, model_config, "model")
     data_cfg = _resolve_data_paths(data_cfg)
     run_dir = Path(out or f"runs/{model}")
-    _check_out_dir(run_dir)
-    existed = run_dir.exists()
-    lock = ck.RunLock(run_dir, "training").acquire()
+    joined = dist.setup(tc.device)  # under torchrun (WORLD_SIZE > 1): join the process group
     try:
-        _prepare_run_dir(run_dir, overwrite)
+        return _train(cls, model, mcfg, model_config, tc, data_cfg, run_dir, overwrite)
+    finally:
+        if joined:
+            dist.cleanup()
+
+
+def _train(cls, model, mcfg, model_config, tc, data_cfg, run_dir, overwrite) -> GenerativeModel:
+    # under torch.distributed rank 0 alone owns the run folder (lock, config, logs, checkpoints)
+    existed = run_dir.exists()
+    lock = None
+
+    def claim():
+        nonlocal lock
+        _check_out_dir(run_dir)
+        lock = ck.RunLock(run_dir, "training").acquire()
+        try:
+            _prepare_run_dir(run_dir, overwrite)
+        except BaseException:
+            lock.release()
+            _remove_if_empty(run_dir, existed)
+            raise
+
+    dist.main_first(claim)
+    try:
         train_ds, val_ds = _datasets(data_cfg, cls.modalities)
         check_model_config(cls, mcfg, train_ds.info, model_config, training=True)
         seed_everything(tc.seed)
         net = cls(mcfg, train_ds.info)
-        device = resolve_device(tc.device)
+        device = dist.device_for(tc.device) if dist.active() else resolve_device(tc.device)
         config = {
             "model": model, "model_config": to_dict(mcfg), "train_config": to_dict(tc), "data_config": to_dict(data_cfg),
             "data_info": train_ds.info.to_dict(), "seed": tc.seed, "versions": ck.versions(), "created": ck.now(),
             "device": str(device), "data_source": data_fingerprint(data_cfg),
         }
-        ck.write_json_atomic(run_dir / ck.CONFIG, config)
+        if dist.active():
+            world = dist.world_size()
+            per = dist.global_batch(len(train_ds), tc.batch_size, world)[1]
+            config["distributed"] = {"world_size": world, "backend": torch.distributed.get_backend(),
+                                     "batch_size_per_process": per, "effective_batch_size": per * world,
+                                     "lr": tc.lr, "lr_scaling": "none (train.lr as given, for the effective batch)"}
+        if lock is not None:
+            ck.write_json_atomic(run_dir / ck.CONFIG, config)
         try:
             trainer = Trainer(net, train_ds, val_ds, tc, run_dir, device)
             trainer.fit()
         except BaseException:
-            _discard_unsaved_run(run_dir, existed)
+            if lock is not None:
+                _discard_unsaved_run(run_dir, existed)
             raise
+        dist.barrier()
     finally:
-        lock.release()
-        _remove_if_empty(run_dir, existed)
+        if lock is not None:
+            lock.release()
+            _remove_if_empty(run_dir, existed)
     return trainer.sampling_model().eval()
 
 
@@ -284,8 +316,29 @@ def resume(run_dir: str | Path, **train_overrides) -> GenerativeModel:
         raise ConfigError(f"resume can only change {', '.join(sorted(allowed))} (and the data location), "
                           f"not {', '.join(sorted(bad))}")
     overrides = {k: v for k, v in train_overrides.items() if v is not None}
-    with ck.RunLock(run_dir, "resuming"):
-        ck.clean_orphans(run_dir)
+    joined = dist.setup(overrides.get("device") or cfg.get("train_config", {}).get("device") or "auto")
+    try:
+        return _resume(run_dir, cfg, overrides, data, root)
+    finally:
+        if joined:
+            dist.cleanup()
+
+
+def _resume(run_dir: Path, cfg: dict, overrides: dict, data, root) -> GenerativeModel:
+    import contextlib
+
+    # under torch.distributed rank 0 alone holds the lock and writes; every rank reads the same checkpoint
+    held = contextlib.ExitStack()
+    if dist.active():
+        lock = dist.main_first(lambda: ck.RunLock(run_dir, "resuming").acquire())
+        if lock is not None:
+            held.callback(lock.release)
+    else:
+        held.enter_context(ck.RunLock(run_dir, "resuming"))
+    with held:
+        if dist.is_main():
+            ck.clean_orphans(run_dir)
+        dist.barrier()
         try:
             ckpt = ck.checkpoint_dir(run_dir)
         except RunError:
@@ -305,7 +358,7 @@ def resume(run_dir: str | Path, **train_overrides) -> GenerativeModel:
         ck.check_finite_weights(net, ckpt / "model.safetensors")
         status = ck.read_state(run_dir).get("status")
         train_ds, val_ds = _resume_datasets(run_dir, cfg, data_cfg)
-        device = resolve_device(tc.device)
+        device = dist.device_for(tc.device) if dist.active() else resolve_device(tc.device)
         trainer = Trainer(net, train_ds, val_ds, tc, run_dir, device)
         if trainer.ema is not None and (ckpt / "ema.safetensors").is_file():
             ck.load_weights(trainer.ema.module, ckpt / "ema.safetensors")
@@ -321,12 +374,14 @@ def resume(run_dir: str | Path, **train_overrides) -> GenerativeModel:
         if trainer._done():
             raise RunError(f"{run_dir} has already reached its budget at step {trainer.step}; give a larger "
                            f"--epochs, --max-steps or --max-time to continue (nothing was changed)")
-        ck.truncate_metrics(run_dir, trainer.step)
-        if tc != old_tc or data_cfg != from_dict(DataConfig, cfg.get("data_config", {}), "data"):
+        if dist.is_main():
+            ck.truncate_metrics(run_dir, trainer.step)
+        if dist.is_main() and (tc != old_tc or data_cfg != from_dict(DataConfig, cfg.get("data_config", {}), "data")):
             cfg["train_config"], cfg["data_config"] = to_dict(tc), to_dict(data_cfg)
             cfg["data_source"] = data_fingerprint(data_cfg)
             ck.write_json_atomic(run_dir / ck.CONFIG, cfg)
         trainer.fit()
+        dist.barrier()
     return trainer.sampling_model().eval()
 
 

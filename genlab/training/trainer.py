@@ -24,6 +24,7 @@ from ..data.base import TensorDataset
 from ..errors import TrainingDiverged
 from ..models.base import GenerativeModel
 from . import checkpoint as ck
+from . import distributed as dist
 from . import hardware as hw
 
 
@@ -66,14 +67,23 @@ class Trainer:
         self.model, self.train_ds, self.val_ds, self.cfg = model, train, val, cfg
         self.run_dir, self.device = Path(run_dir), device
         self.model.to(device)
-        self.batches_per_epoch = max(1, train.num_batches(min(cfg.batch_size, len(train))))
+        # torch.distributed (torchrun): rank 0's weights everywhere, a shard of every batch per rank, gradients
+        # averaged before each optimiser step (see genlab/training/distributed.py); world 1: nothing changes
+        self.world, self.rank = dist.world_size(), dist.rank()
+        self.is_main = self.rank == 0
+        if self.world > 1:
+            dist.broadcast_module(model)
+            self.batches_per_epoch = max(1, len(train) // dist.global_batch(len(train), cfg.batch_size, self.world)[0])
+            torch.manual_seed(cfg.seed + 1_000_003 * self.rank)  # each rank its own noise (z, dropout, t)
+        else:
+            self.batches_per_epoch = max(1, train.num_batches(min(cfg.batch_size, len(train))))
         self.total_steps = cfg.max_steps or cfg.epochs * self.batches_per_epoch
         self.optimizers = model.configure_optimizers(cfg) if model.iterative else {}
         self.schedulers = {
             k: torch.optim.lr_scheduler.LambdaLR(o, _lr_lambda(cfg, self.total_steps)) for k, o in self.optimizers.items()
         }
         self.ema = None
-        if cfg.ema_decay and model.iterative:
+        if cfg.ema_decay and model.iterative and self.is_main:  # EMA of identical weights: rank 0 only
             self.ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay), use_buffers=True)
         self.data_gen = torch.Generator().manual_seed(cfg.seed)
         self.step = self.epoch = self.batch_in_epoch = 0
@@ -95,6 +105,7 @@ class Trainer:
         state = {
             "step": self.step, "epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch,
             "elapsed": self.elapsed, "cpu_time": self.cpu_time, "epoch_gen_state": self.epoch_gen_state,
+            "world_size": self.world,
             "optimizers": {k: o.state_dict() for k, o in self.optimizers.items()},
             "schedulers": {k: s.state_dict() for k, s in self.schedulers.items()},
             "torch_rng": torch.get_rng_state(),
@@ -124,9 +135,30 @@ class Trainer:
         if self.ema is not None and "ema_n_averaged" in state:
             self.ema.n_averaged.copy_(state["ema_n_averaged"])
         self.last_ckpt_step = self.step
+        saved_world = int(state.get("world_size", 1))
+        if self.rank:
+            torch.manual_seed(self.cfg.seed + 1_000_003 * self.rank + self.step)
+        if saved_world != self.world and self.batch_in_epoch:
+            # another world size splits an epoch into other batches: continue at the next epoch boundary
+            self.data_gen.set_state(self.epoch_gen_state)
+            torch.randperm(len(self.train_ds), generator=self.data_gen)  # this epoch's permutation, consumed
+            skipped = self.batch_in_epoch
+            self.epoch, self.batch_in_epoch = self.epoch + 1, 0
+            self.epoch_gen_state = self.data_gen.get_state()
+            if self.is_main:
+                import sys
+
+                msg = (f"note: the checkpoint was written by {saved_world} process(es), this run has {self.world}; "
+                       f"the data order restarts at the next epoch boundary (epoch {self.epoch}; the rest of the "
+                       f"interrupted epoch after its first {skipped} batches is skipped)")
+                print(msg, file=sys.stderr)
+                ck.append_metrics(self.run_dir, {"step": self.step, "epoch": self.epoch, "split": "note", "note": msg})
 
     def save(self) -> None:
         """Write a checkpoint, only of finite weights: a diverged run keeps its last finite checkpoint."""
+        if not self.is_main:  # weights are identical on every rank: rank 0 writes them
+            self.last_ckpt_step = self._last_save_step = self.step
+            return
         ema = self.ema.module if self.ema is not None else None
         for what, module in (("weights", self.model), ("EMA weights", ema)):
             bad = ck.nonfinite_tensors(module.state_dict()) if module is not None else []
@@ -143,11 +175,19 @@ class Trainer:
     def _optimize(self, loss: torch.Tensor, name: str) -> None:
         if name not in self.optimizers:
             raise KeyError(f"model asked to step optimiser {name!r}; it declared {list(self.optimizers)}")
-        if not torch.isfinite(loss.detach()).all():
+        finite = bool(torch.isfinite(loss.detach()).all())
+        if not finite and self.world == 1:
             raise TrainingDiverged(self._diverged_msg(f"loss for optimiser {name!r} became {loss.item()}"))
         opt = self.optimizers[name]
         opt.zero_grad(set_to_none=True)
-        loss.backward()
+        if finite:
+            loss.backward()
+        if self.world > 1:  # average the gradients over the ranks (what DDP does), in any update order
+            params = [p for g in opt.param_groups for p in g["params"]]
+            if dist.average_gradients(params, bad_loss=not finite):
+                raise TrainingDiverged(self._diverged_msg(
+                    f"loss for optimiser {name!r} became non-finite on "
+                    f"{'this rank' if not finite else 'rank ' + str(self.rank)} (all ranks stopped)"))
         if self.cfg.grad_clip:
             params = [p for g in opt.param_groups for p in g["params"] if p.grad is not None]
             norm = torch.nn.utils.clip_grad_norm_(params, self.cfg.grad_clip)
@@ -187,19 +227,21 @@ class Trainer:
 
     # ------------------------------------------------------------------ loop
     def fit(self) -> dict:
-        ck.write_json_atomic(self.run_dir / ck.STATE, {**ck.read_state(self.run_dir), "status": "running",
-                                                      "checkpoint_step": self.last_ckpt_step, "pid": os.getpid()})
+        if self.is_main:
+            ck.write_json_atomic(self.run_dir / ck.STATE, {**ck.read_state(self.run_dir), "status": "running",
+                                                          "checkpoint_step": self.last_ckpt_step, "pid": os.getpid(),
+                                                          **self._world_info()})
         if not self.model.iterative:
             return self._fit_direct()
         from tqdm.auto import tqdm
 
         budget = self._time_budget()
         if budget is None:
-            bar = tqdm(total=self.total_steps, initial=self.step, disable=not self.cfg.progress,
+            bar = tqdm(total=self.total_steps, initial=self.step, disable=not (self.cfg.progress and self.is_main),
                        desc=self.model.name, unit="step", dynamic_ncols=True, leave=True)
         else:  # a time budget: the bar shows the budget used, not steps out of an epoch count that does not apply
             unit, total, used = budget
-            bar = tqdm(total=total, initial=used(), disable=not self.cfg.progress, desc=self.model.name,
+            bar = tqdm(total=total, initial=used(), disable=not (self.cfg.progress and self.is_main), desc=self.model.name,
                        dynamic_ncols=True, leave=True,
                        bar_format="{l_bar}{bar}| {n:.%df}/{total:.%df} " % ((0, 0) if total >= 20 else (1, 1))
                                   + unit + " [{elapsed}<{remaining}{postfix}]")
@@ -210,11 +252,18 @@ class Trainer:
         status = "finished"
         self._stop_requested = False
         previous_handlers = self._install_sigint()
+        first_step = True
         try:
             while not self._done():
                 self.data_gen.set_state(self.epoch_gen_state)
-                batches = self.train_ds.batches(min(self.cfg.batch_size, len(self.train_ds)), generator=self.data_gen,
-                                                device=self.device, start=self.batch_in_epoch)
+                if self.world > 1:
+                    batches = dist.shard_batches(self.train_ds, self.cfg.batch_size, generator=self.data_gen,
+                                                 device=self.device, start=self.batch_in_epoch, world=self.world,
+                                                 rank_=self.rank)
+                else:
+                    batches = self.train_ds.batches(min(self.cfg.batch_size, len(self.train_ds)),
+                                                    generator=self.data_gen, device=self.device,
+                                                    start=self.batch_in_epoch)
                 for batch in batches:
                     t0, c0 = time.perf_counter(), time.process_time()
                     self.model.train()
@@ -226,11 +275,22 @@ class Trainer:
                         self.ema.update_parameters(self.model)
                     self.step += 1
                     self.batch_in_epoch += 1
+                    bad = None
                     for k, v in logs.items():
                         v = float(v)
                         if not math.isfinite(v):
-                            raise TrainingDiverged(self._diverged_msg(f"{k} became {v}"))
+                            bad = bad or f"{k} became {v}"
                         self._step_logs[k].append(v)
+                    if self.world > 1:  # every rank stops at the same step (a signal or a bad value on any rank)
+                        stop, any_bad = dist.step_sync(self.model, self._stop_requested, bad is not None)
+                        if first_step:  # weights initialised from the first batch (act-norm): rank 0's everywhere
+                            dist.broadcast_module(self.model)
+                            first_step = False
+                        self._stop_requested = stop
+                        if any_bad and bad is None:
+                            bad = "a logged value became non-finite on another rank"
+                    if bad is not None:
+                        raise TrainingDiverged(self._diverged_msg(bad))
                     self.elapsed += time.perf_counter() - t0
                     self.cpu_time += time.process_time() - c0
                     if budget is None:
@@ -240,7 +300,7 @@ class Trainer:
                         bar.set_description(f"{self.model.name} step {self.step}", refresh=False)
                     if self.step % self.cfg.log_every == 0:
                         bar.set_postfix(self._flush_logs(), refresh=False)
-                    if self.cfg.sample_every and self.step % self.cfg.sample_every == 0:
+                    if self.cfg.sample_every and self.step % self.cfg.sample_every == 0 and self.is_main:
                         self.preview()
                     if self.step % self.cfg.checkpoint_every == 0:
                         self.save()
@@ -255,11 +315,13 @@ class Trainer:
                     self.epoch_gen_state = self.data_gen.get_state()
                     self._end_of_epoch()
         except KeyboardInterrupt:  # a second Ctrl-C: stop now, keep the last checkpoint
-            ck.write_json_atomic(self.run_dir / ck.STATE, {**ck.read_state(self.run_dir), "status": "interrupted",
+            if self.is_main:
+                ck.write_json_atomic(self.run_dir / ck.STATE, {**ck.read_state(self.run_dir), "status": "interrupted",
                                                           "step": self.step, "checkpoint_step": self.last_ckpt_step})
             raise
         except TrainingDiverged:
-            ck.write_json_atomic(self.run_dir / ck.STATE, {**ck.read_state(self.run_dir), "status": "diverged",
+            if self.is_main:
+                ck.write_json_atomic(self.run_dir / ck.STATE, {**ck.read_state(self.run_dir), "status": "diverged",
                                                           "step": self.step})
             raise
         finally:
@@ -274,7 +336,7 @@ class Trainer:
         refitted = status == "finished" and any([m.on_train_end(self.train_ds) for m in {self.model, self.sampling_model()}])
         if self._last_save_step != self.step or refitted:
             self.save()
-        if status == "finished" and (refitted or self._last_preview_step != self.step):
+        if status == "finished" and (refitted or self._last_preview_step != self.step) and self.is_main:
             self.preview()
         return self._finish(status)
 
@@ -286,10 +348,15 @@ class Trainer:
         if threading.current_thread() is not threading.main_thread():
             return {}
 
+        first = []
+
         def handler(signum, frame):
-            if self._stop_requested:
+            # under torchrun a terminal's Ctrl-C reaches a rank twice (the terminal's SIGINT and the launcher's
+            # SIGTERM): a second signal within 2 s is the same request
+            if self._stop_requested and not (self.world > 1 and first and time.monotonic() - first[0] < 2.0):
                 raise KeyboardInterrupt
             self._stop_requested = True
+            first.append(time.monotonic())
 
         return {signum: signal.signal(signum, handler) for signum in (signal.SIGINT, signal.SIGTERM)}
 
@@ -306,6 +373,9 @@ class Trainer:
         the period depends only on the data size, so runs stay reproducible and resume exactly."""
         if self.epoch % self.epoch_period and not self._done():
             return
+        if not self.is_main:
+            self.save()  # records the step; rank 0 writes
+            return
         val = self.validate()
         if val:
             self._log({"split": "val", **val})
@@ -320,6 +390,8 @@ class Trainer:
         return {k: f"{v:.4g}" for k, v in means.items() if not k.startswith("grad_norm")}
 
     def _log(self, record: dict) -> None:
+        if not self.is_main:
+            return
         rec = {"step": self.step, "epoch": self.epoch, "time": round(self.elapsed, 3), **record}
         ck.append_metrics(self.run_dir, rec)
         if self.tb is not None:
@@ -375,6 +447,16 @@ class Trainer:
         return path
 
     def _fit_direct(self) -> dict:
+        if self.world > 1:  # fitted once, on rank 0; the other ranks take its saved weights
+            state = dist.main_first(lambda: self._fit_direct_main())
+            if not self.is_main:
+                ck.load_weights(self.model, ck.checkpoint_dir(self.run_dir) / "model.safetensors")
+                self.step = self.epoch = 1
+                state = self._finish("finished")
+            return state
+        return self._fit_direct_main()
+
+    def _fit_direct_main(self) -> dict:
         t0, c0 = time.perf_counter(), time.process_time()
         metrics = self.model.fit(self.train_ds) or {}
         self.elapsed, self.cpu_time = time.perf_counter() - t0, time.process_time() - c0
@@ -394,10 +476,17 @@ class Trainer:
             last.setdefault(r.get("split", "train"), {}).update({k: v for k, v in r.items() if k not in ("split",)})
         state = {"status": status, "step": self.step, "epoch": self.epoch, "train_time_s": round(self.elapsed, 2),
                  "cpu_time_s": round(self.cpu_time, 2), "checkpoint_step": self.last_ckpt_step,
-                 "precision": self.precision, "threads": self.threads,
+                 "precision": self.precision, "threads": self.threads, **self._world_info(),
                  "final_metrics": last, "updated": ck.now()}
-        ck.write_json_atomic(self.run_dir / ck.STATE, state)
+        if self.is_main:
+            ck.write_json_atomic(self.run_dir / ck.STATE, state)
         return state
+
+    def _world_info(self) -> dict:
+        """Processes, per-process and effective batch size (recorded in state.json)."""
+        per = self.cfg.batch_size if self.world == 1 else dist.global_batch(len(self.train_ds), self.cfg.batch_size, self.world)[1]
+        per = min(per, len(self.train_ds))
+        return {"world_size": self.world, "batch_size_per_process": per, "effective_batch_size": per * self.world}
 
     def _tensorboard(self):
         try:

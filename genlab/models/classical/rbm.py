@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ...config import ModelConfig, TrainConfig
+from ...config import ModelConfig
 from ...data.base import Batch, DataInfo, TensorDataset
 from ...errors import ConfigError, DataError
 from ...registry import register_model

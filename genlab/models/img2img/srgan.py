@@ -85,8 +85,10 @@ class SRGAN(Img2ImgModel):
         return (c, h // self.scale, w // self.scale)
 
     def optimizer_groups(self):
-        return {"d": list(self.discriminator.parameters()) + list(self.d_head.parameters()),
-                "g": list(self.generator.parameters())}
+        g = {"g": list(self.generator.parameters())}
+        if self.config.adv_weight == 0:  # SR-ResNet: the discriminator is never trained
+            return g
+        return {"d": list(self.discriminator.parameters()) + list(self.d_head.parameters()), **g}
 
     def on_train_start(self, data: TensorDataset) -> None:
         c = self.config
