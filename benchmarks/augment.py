@@ -51,7 +51,7 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     result = {"date": str(date.today()), "machine": f"2-core {platform.machine()} CPU, 1 thread, no GPU",
               "torch": torch.__version__, "generator_budget_cpu_s": args.gen_budget, "mnist": {}, "adult": None}
-    for k in [int(v) for v in args.labels.split(",")]:
+    for k in [int(v) for v in args.labels.split(",") if v.strip()]:
         base = {"name": "mnist", "root": str(SHARED)}
         runs, gens = [], []
         gens.append(train("cgan", {**base, "labels_per_class": k}, work / f"cgan-{k}", args.gen_budget))

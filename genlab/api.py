@@ -75,28 +75,11 @@ def evaluate(run: str | Path, *, data: str | None = None, root: str | None = Non
 
 
 def write_report(run: str | Path, result: dict) -> None:
-    """``eval.json`` (the JSON-ready result) and ``report.html`` (samples, metrics, details, training curves)."""
-    import html
+    """``eval.json`` (the JSON-ready result) and ``report.html`` (samples, metrics with their legend and intervals,
+    details, training curves): :func:`genlab.eval.report.write_evaluation`."""
+    from .eval.report import write_evaluation
 
-    from .eval import report as R
-
-    clean = R.json_ready(result)
-    sections = [("Metrics", f"<pre>{html.escape(json.dumps(clean, indent=1))}</pre>")]
-    if "_grid" in result:
-        sections.insert(0, ("Samples", R.grid_tag(result["_grid"], "samples")))
-    if "_class_grid" in result:  # conditional models: the samples asked for, label by label
-        sections.insert(1, ("Samples per class", R.class_grid_tag(result["_class_grid"])))
-    if "_panel" in result:
-        sections.append(("Memorisation: samples (left) and their 3 nearest training images",
-                         R.memorisation_tag(result["_panel"])))
-    for spec, (grid, per_row) in result.get("_completions", {}).items():
-        sections.append((f"Completion, last {spec} of the pixels covered: covered input, completions, original",
-                         R.grid_tag_rows(grid, per_row, f"completions with {spec} covered", width=60 * per_row)))
-    if "_html" in result:
-        sections.append(("Details", result["_html"]))
-    sections.append(("Training curves", R.curves_tag(Path(run))))
-    R.write_atomic(Path(run) / "eval.json", json.dumps(clean, indent=2) + "\n")
-    R.write_atomic(Path(run) / "report.html", R.page(f"genlab evaluation: {run}", sections))
+    write_evaluation(run, result)
 
 
 def summary(result: dict) -> str:

@@ -246,8 +246,9 @@ def _valid_value(spec):
         return True
     if spec.type in (int, float):
         lo = spec.min if spec.min is not None else 0
-        v = lo + 1 if spec.max is None else (lo + spec.max) / 2
-        return int(v) if spec.type is int else float(v)
+        if spec.type is int:  # a small count: lengths and steps have huge maxima
+            return int(lo + 1 if spec.max is None else min(lo + 1, spec.max))
+        return float(lo + 1 if spec.max is None else (lo + spec.max) / 2)
     return OPTION_EXAMPLES.get(spec.name)
 
 

@@ -139,7 +139,7 @@ def resume(run, epochs, max_steps, max_time, max_cpu_time, device, quiet, data, 
 @click.option("-n", "n", type=int, default=None, help="number of samples (default 64; 1 for text)")
 @click.option("-o", "output", type=click.Path(), default=None, help="output file: .png grid or .npz (images), ...")
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--label", type=int, default=None, help="class to generate (conditional models)")
+@click.option("--label", default=None, help="class to generate (conditional models): its number or its name")
 @click.option("--no-ema", is_flag=True, help="use the raw weights instead of the EMA weights")
 @DEVICE
 @click.option("--shards", type=int, default=None,
@@ -169,6 +169,7 @@ def sample(run, n, output, seed, label, no_ema, device, shards, **options) -> No
         device = str(dist.device_for(device or "auto"))
     model = load(run, device=device or "auto", ema=not no_ema)
     opts = model.check_sample_options(options, parse=True)  # the model's declared options, typed and checked
+    label = None if label is None else model.class_index(label)
     n = n or (1 if model.has("stream") else 64)
     from ..sampling import check_count, check_output_path, default_suffix, sample_to_file
 
@@ -211,8 +212,11 @@ def info(run, as_json) -> None:
     click.echo(f"status   {ck.describe_status(run, state)}   step {state.get('step')}   epoch {state.get('epoch')}"
                f"   training time {state.get('train_time_s', 0):.1f} s")
     click.echo("versions " + ", ".join(f"{k} {v}" for k, v in cfg.get("versions", {}).items() if k != "platform"))
+    meta = cfg.get("data_info", {}).get("meta", {})
     for section in ("model_config", "train_config", "data_config"):
         values = {k: v for k, v in cfg.get(section, {}).items() if v is not None}
+        if section == "data_config" and "vocab_size" in meta:  # the vocabulary the run has, not the BPE setting
+            values["vocab_size"] = meta["vocab_size"]
         click.echo(f"{section.split('_')[0]:<8} " + ", ".join(f"{k}={v}" for k, v in values.items()))
     for split, m in state.get("final_metrics", {}).items():
         vals = {k: v for k, v in m.items() if k not in ("step", "epoch", "time")}

@@ -287,6 +287,21 @@ def _group_mask(df, pairs) -> np.ndarray:
     return m
 
 
+def generate_rows(model, n: int, where: str, seed: int, chunk: int = 50):
+    """``n`` rows meeting ``where`` from a table run, asked for in chunks: each ``sample`` call meets its
+    conditions within a budget that grows with the rows asked for, and a rare group (a shrunk one is rare by
+    construction) fits that budget in small chunks where one large call gives up."""
+    import pandas as pd
+
+    gen = torch.Generator().manual_seed(seed)
+    parts, got = [], 0
+    while got < n:
+        k = min(chunk, n - got)
+        parts.append(model.sample(k, generator=gen, where=where))
+        got += k
+    return pd.concat(parts, ignore_index=True)
+
+
 def shrink(group: np.ndarray, keep: float) -> tuple[np.ndarray, int]:
     """Training rows left when the group keeps ``keep`` of its rows (a fixed, seeded choice, the same for every
     arm and seed, so a generator trained on the shrunk table sees exactly those rows), and how many went."""
@@ -416,8 +431,7 @@ def augment_table(runs: list[str], *, data: str | None = None, root: str | None 
         for r, model in models.items():
             if model.info.modality != "table":
                 raise ConfigError(f"{r} is a {model.info.modality} run; table augmentation needs table runs")
-            gen = torch.Generator().manual_seed(100 + s)
-            rows = model.sample(removed, generator=gen, where=where)
+            rows = generate_rows(model, removed, where, seed=100 + s)
             rows = rows[train_df.columns] if set(train_df.columns) <= set(rows.columns) else rows
             rows[target] = clean(rows[target])
             mixed = pd.concat([shrunk, rows], ignore_index=True)

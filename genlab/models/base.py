@@ -223,7 +223,10 @@ class GenerativeModel(nn.Module):
 
     @torch.no_grad()
     def validation_step(self, batch: Batch) -> dict[str, float]:
-        """Held-out metrics; by default the negative log-likelihood (or its bound) in nats."""
+        """Held-out metrics; by default the negative log-likelihood (or its bound) in nats, and the error rate of
+        models that classify (semi-supervised models)."""
+        if self.has("classify") and "y" in batch:
+            return {"error": float((self.classify(batch["x"]).argmax(1) != batch["y"]).float().mean())}
         if not self.has("log_likelihood"):
             return {}
         ll = self.log_likelihood(batch)
@@ -340,8 +343,26 @@ class GenerativeModel(nn.Module):
             raise ConfigError(f"got {labels.numel()} labels for {n} samples")
         k = self.info.num_classes
         if labels.min() < 0 or labels.max() >= k:
-            raise ConfigError(f"labels must be in 0..{k - 1}, got {labels.unique().tolist()}")
+            raise ConfigError(f"labels must be in 0..{k - 1}, got {labels.unique().tolist()}; {self._class_list()}")
         return labels
+
+    def _class_list(self) -> str:
+        names = self.info.class_names or [str(i) for i in range(self.info.num_classes)]
+        shown = ", ".join(f"{i}={n}" if n != str(i) else n for i, n in enumerate(names[:30]))
+        return f"the classes are {shown}" + (" ..." if len(names) > 30 else "")
+
+    def class_index(self, label: "int | str") -> int:
+        """A class given by number or by name (``--label 3``, ``--label sneaker``), or a ConfigError naming the
+        classes."""
+        if not self.conditional:
+            raise ConfigError(f"model {self.name!r} was not trained with labels (model.conditional=false); drop --label")
+        text = str(label).strip()
+        names = self.info.class_names or []
+        if text in names:
+            return names.index(text)
+        if text.lstrip("-").isdigit() and 0 <= int(text) < self.info.num_classes:
+            return int(text)
+        raise ConfigError(f"--label {text!r} is not a class of this model; {self._class_list()}")
 
     def check_sample_options(self, options: dict, parse: bool = False) -> dict:
         """``options`` (None values dropped) checked against the declared sampling options; an unknown name or

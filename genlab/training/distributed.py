@@ -21,7 +21,6 @@ Design (see docs/distributed.md):
 """
 from __future__ import annotations
 
-import math
 import os
 import signal
 import subprocess
@@ -134,10 +133,6 @@ def main_first(fn):
 
 
 # ----------------------------------------------------------------------------- weights and gradients
-def _comm_device(t: torch.Tensor) -> torch.Tensor:
-    return t
-
-
 def broadcast_tensors(tensors: list[torch.Tensor], src: int = 0) -> None:
     """Rank ``src``'s values into ``tensors`` on every rank (one flat bucket per dtype and device)."""
     if not active() or not tensors:
@@ -189,12 +184,14 @@ def average_gradients(params: list[torch.Tensor], bad_loss: bool) -> bool:
     return False
 
 
-def step_sync(module: torch.nn.Module, stop: bool, bad: bool) -> tuple[bool, bool]:
-    """End of a step: (any rank asked to stop, any rank saw a non-finite value); rank 0's buffers to all."""
-    flags = torch.tensor([float(stop), float(bad)], device=next(iter(module.parameters()), torch.empty(0)).device)
+def step_sync(module: torch.nn.Module, stop: bool, bad: bool, over: bool = False) -> tuple[bool, bool, bool]:
+    """End of a step: (any rank asked to stop, any rank saw a non-finite value, any rank is over its time
+    budget), in one all-reduce; then rank 0's buffers to all."""
+    flags = torch.tensor([float(stop), float(bad), float(over)],
+                         device=next(iter(module.parameters()), torch.empty(0)).device)
     torch.distributed.all_reduce(flags)
     broadcast_tensors([b for b in module.buffers() if b.numel() and b.is_floating_point()])
-    return bool(flags[0].item() > 0), bool(flags[1].item() > 0)
+    return bool(flags[0].item() > 0), bool(flags[1].item() > 0), bool(flags[2].item() > 0)
 
 
 # ----------------------------------------------------------------------------- data shards
@@ -235,7 +232,8 @@ def shard_seeds(seed: int, shards: int) -> list[int]:
 
 
 def is_folder_output(output: str | None) -> bool:
-    return output is not None and (str(output).endswith(("/", os.sep)) or Path(output).is_dir())
+    """``-o rows/``: a name ending in a slash asks for shards (an existing folder without one stays an error)."""
+    return output is not None and str(output).endswith(("/", os.sep))
 
 
 def sample_shards(model, n: int, folder: str | Path, *, seed: int, shards: int | None, label: int | None,
@@ -335,7 +333,10 @@ def launch(argv: list[str], nproc: int, threads: int | None) -> int:
     # its own session: a terminal's Ctrl-C reaches only us, and we pass one signal on (the ranks then get one)
     proc = subprocess.Popen(cmd, env=env, start_new_session=True)
 
+    signalled = []
+
     def forward(signum, frame):
+        signalled.append(signum)
         try:
             proc.send_signal(signum)
         except ProcessLookupError:
@@ -345,7 +346,9 @@ def launch(argv: list[str], nproc: int, threads: int | None) -> int:
     try:
         while True:
             try:
-                return proc.wait()
+                rc = proc.wait()
+                # stopped by a signal: the ranks saved and exited 130; torchrun itself reports a failure
+                return 130 if signalled and rc != 0 else rc
             except KeyboardInterrupt:
                 continue
     finally:
@@ -359,11 +362,6 @@ def launch(argv: list[str], nproc: int, threads: int | None) -> int:
                 os.killpg(proc.pid, signal.SIGKILL)
 
 
-def threads_per_process(nproc: int) -> int:
-    return max(1, (os.cpu_count() or 1) // max(1, nproc))
-
-
 __all__ = ["setup", "cleanup", "active", "rank", "world_size", "is_main", "barrier", "main_first",
            "broadcast_module", "average_gradients", "step_sync", "shard_batches", "sample_shards", "launch",
            "global_batch", "shard_seeds"]
-_ = math

@@ -187,7 +187,7 @@ class Trainer:
             if dist.average_gradients(params, bad_loss=not finite):
                 raise TrainingDiverged(self._diverged_msg(
                     f"loss for optimiser {name!r} became non-finite on "
-                    f"{'this rank' if not finite else 'rank ' + str(self.rank)} (all ranks stopped)"))
+                    f"{'this rank' if not finite else 'another rank'} (all ranks stopped)"))
         if self.cfg.grad_clip:
             params = [p for g in opt.param_groups for p in g["params"] if p.grad is not None]
             norm = torch.nn.utils.clip_grad_norm_(params, self.cfg.grad_clip)
@@ -282,7 +282,10 @@ class Trainer:
                             bad = bad or f"{k} became {v}"
                         self._step_logs[k].append(v)
                     if self.world > 1:  # every rank stops at the same step (a signal or a bad value on any rank)
-                        stop, any_bad = dist.step_sync(self.model, self._stop_requested, bad is not None)
+                        # time budgets are measured per rank: the first rank over it stops them all
+                        over = self._over_time_budget()
+                        stop, any_bad, over = dist.step_sync(self.model, self._stop_requested, bad is not None, over)
+                        self._budget_over = over
                         if first_step:  # weights initialised from the first batch (act-norm): rank 0's everywhere
                             dist.broadcast_module(self.model)
                             first_step = False
@@ -361,11 +364,15 @@ class Trainer:
         return {signum: signal.signal(signum, handler) for signum in (signal.SIGINT, signal.SIGTERM)}
 
     def _done(self) -> bool:
+        over = getattr(self, "_budget_over", None)
+        if self.world > 1 and over is not None:  # time budgets: the flag all ranks agreed at the last step
+            return over or self.step >= self.total_steps
+        return self._over_time_budget() or self.step >= self.total_steps
+
+    def _over_time_budget(self) -> bool:
         if self.cfg.max_time is not None and self.elapsed >= self.cfg.max_time:
             return True
-        if self.cfg.max_cpu_time is not None and self.cpu_time >= self.cfg.max_cpu_time:
-            return True
-        return self.step >= self.total_steps
+        return self.cfg.max_cpu_time is not None and self.cpu_time >= self.cfg.max_cpu_time
 
     def _end_of_epoch(self) -> None:
         """Validation, preview and checkpoint. When an epoch is only a few steps (a table smaller than a few

@@ -110,12 +110,6 @@ class SSGAN(GenerativeModel):
                 "train_acc_labelled": (logits_l.argmax(1) == yl).float().mean()}
 
     @torch.no_grad()
-    def validation_step(self, batch: Batch) -> dict:
-        if "y" not in batch:
-            return {}
-        return {"error": float((self.classify(batch["x"]).argmax(1) != batch["y"]).float().mean())}
-
-    @torch.no_grad()
     def classify(self, x: torch.Tensor) -> torch.Tensor:
         was = self.d.training
         self.d.eval()

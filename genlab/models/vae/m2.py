@@ -95,12 +95,6 @@ class M2(GenerativeModel):
                 "ce": ce.detach()}
 
     @torch.no_grad()
-    def validation_step(self, batch: Batch) -> dict:
-        if "y" not in batch:
-            return {}
-        return {"error": float((self.classify(batch["x"]).argmax(1) != batch["y"]).float().mean())}
-
-    @torch.no_grad()
     def classify(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(x.to(self.device).flatten(1))
 
