@@ -185,7 +185,7 @@ def test_cli_train_and_sample_a_label(tmp_path):
     assert r.exit_code == 0, r.output
     assert (tmp_path / "s.csv").read_text().splitlines()[1].endswith(",3")
     r = CliRunner().invoke(main, ["sample", str(run), "-n", "8", "--label", "9"])
-    assert r.exit_code == 2 and "labels must be in 0..7" in r.output
+    assert r.exit_code == 2 and "'9' is not a class of this model; the classes are 0=mode 0" in r.output
     r = CliRunner().invoke(main, ["train", "wgan", "--data", "ring8", "--out", str(tmp_path / "x"),
                                   "--set", "model.gp_weight=10"])
     assert r.exit_code == 2 and "model.clip" in r.output and "model.gp_weight" in r.output
@@ -219,9 +219,10 @@ def test_cli_conditional_images_by_label(tmp_path):
     r = CliRunner().invoke(main, ["interpolate", str(run), "--steps", "3", "--pairs", "2", "--label", "7",
                                   "-o", str(tmp_path / "i.png")])
     assert r.exit_code == 0, r.output
-    for args in (["sample", str(run), "--label", "10"], ["interpolate", str(run), "--label", "-1"]):
+    for args, message in ((["sample", str(run), "--label", "10"], "'10' is not a class of this model; the classes are 0, 1"),
+                          (["interpolate", str(run), "--label", "-1"], "labels must be in 0..9")):
         r = CliRunner().invoke(main, [*args, "-o", str(tmp_path / "bad.png")])
-        assert r.exit_code == 2 and "labels must be in 0..9" in r.output, r.output
+        assert r.exit_code == 2 and message in r.output, r.output
         assert "Traceback" not in r.output and not (tmp_path / "bad.png").exists()
 
 

@@ -287,18 +287,24 @@ def _group_mask(df, pairs) -> np.ndarray:
     return m
 
 
-def generate_rows(model, n: int, where: str, seed: int, chunk: int = 50):
-    """``n`` rows meeting ``where`` from a table run, asked for in chunks: each ``sample`` call meets its
-    conditions within a budget that grows with the rows asked for, and a rare group (a shrunk one is rare by
-    construction) fits that budget in small chunks where one large call gives up."""
+def generate_rows(model, n: int, where: str, seed: int, chunk: int = 20, tries: int = 3):
+    """Up to ``n`` rows meeting ``where`` from a table run, asked for in chunks: each ``sample`` call meets its
+    conditions within a budget of generated rows that is larger per row for small requests, so a rare group (a
+    shrunk one is rare by construction) is reached in small chunks where one large call gives up. A chunk that
+    still fails is retried; after ``tries`` failures the rows so far are returned (the caller reports it)."""
     import pandas as pd
 
     gen = torch.Generator().manual_seed(seed)
-    parts, got = [], 0
-    while got < n:
+    parts, got, failed = [], 0, 0
+    while got < n and failed < tries:
         k = min(chunk, n - got)
-        parts.append(model.sample(k, generator=gen, where=where))
-        got += k
+        try:
+            parts.append(model.sample(k, generator=gen, where=where))
+            got += k
+        except ConfigError:
+            failed += 1
+    if not parts:
+        raise ConfigError(f"{model.name} could not generate rows meeting {where!r} (too rare for this model)")
     return pd.concat(parts, ignore_index=True)
 
 
@@ -432,6 +438,9 @@ def augment_table(runs: list[str], *, data: str | None = None, root: str | None 
             if model.info.modality != "table":
                 raise ConfigError(f"{r} is a {model.info.modality} run; table augmentation needs table runs")
             rows = generate_rows(model, removed, where, seed=100 + s)
+            if len(rows) < removed:
+                notes.append(f"{model.name} ({Path(r).name}), seed {s}: only {len(rows)} of {removed} group rows "
+                             "could be generated (rejection budget)")
             rows = rows[train_df.columns] if set(train_df.columns) <= set(rows.columns) else rows
             rows[target] = clean(rows[target])
             mixed = pd.concat([shrunk, rows], ignore_index=True)

@@ -99,8 +99,11 @@ class GMM(GenerativeModel):
         self.check_sample_args(n, labels, options)
         k = torch.multinomial(self.weights, n, replacement=True, generator=generator)
         eps = torch.randn(n, self.means.shape[1], generator=generator, device=self.means.device)
-        if self.config.covariance_type == "full":
-            x = self.means[k] + torch.einsum("nij,nj->ni", self.scale[k], eps)
+        if self.config.covariance_type == "full":  # per component, not a (n, d, d) gather of the factors
+            x = self.means[k]
+            for c in k.unique().tolist():
+                m = k == c
+                x[m] += eps[m] @ self.scale[c].T
         else:
             x = self.means[k] + self.scale[k] * eps
         return x.clamp(0, 1).reshape(n, *self.info.shape)
