@@ -48,7 +48,9 @@ SUFFIXES = {
 
 
 def default_suffix(modality: str) -> str:
-    return {"image": ".png", "text": ".txt", "table": ".csv", "words": ".txt"}.get(modality, ".npz")
+    """The file kind samples of ``modality`` are written as when no ``-o`` is given (also training previews)."""
+    return {"image": ".png", "text": ".txt", "table": ".csv", "words": ".txt", "music": ".mid",
+            "audio": ".wav"}.get(modality, ".npz")
 
 
 def _human(n: float) -> str:

@@ -16,12 +16,7 @@ from genlab.eval.image_runs import format_table, heldout_training_images, mark_t
 from genlab.eval.likelihood_runs import likelihood_label
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # the conftest fixture: small tensors, one thread
 
 
 def test_fid_interval_covers_the_true_fid():

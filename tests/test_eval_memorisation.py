@@ -14,12 +14,7 @@ from genlab.eval.features import get_feature_extractor
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # the conftest fixture: small tensors, one thread
 
 
 @pytest.fixture(scope="module")

@@ -26,15 +26,7 @@ from genlab.tabular.schema import infer_schema, parse_overrides
 TINY_TVAE = ({"encoder_dims": [16], "decoder_dims": [16], "latent_dim": 4}, {"max_steps": 6, "batch_size": 50})
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    from threadpoolctl import threadpool_limits
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    with threadpool_limits(1):
-        yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread_blas")
 
 
 def shop(n: int = 400, seed: int = 0) -> pd.DataFrame:

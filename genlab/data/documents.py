@@ -36,20 +36,14 @@ from ..outputs import register_writer
 from . import register_loader
 from .base import Batch, DataInfo, TensorDataset
 from .images import _holdout
+from .text import text_files
 
 SEPARATOR = re.compile(r"^%[ \t]*\r?$", re.MULTILINE)
 
 
 def _files(path: Path) -> list[Path]:
-    if path.is_file():
-        return [path]
-    if path.is_dir():
-        files = sorted(p for p in path.rglob("*") if p.is_file()
-                       and not any(s.startswith(".") for s in p.relative_to(path).parts))
-        if not files:
-            raise DataError(f"{path} holds no files; give a folder of text documents (or one file with % lines)")
-        return files
-    raise DataError(f"documents {str(path)!r} not found: give a text file or a folder of text files")
+    return text_files(path, "give a folder of text documents (or one file with % lines)",
+                      "documents {path!r} not found: give a text file or a folder of text files")
 
 
 def _read(p: Path) -> str:

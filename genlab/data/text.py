@@ -117,15 +117,18 @@ class TextTokenizer:
 # ----------------------------------------------------------------------------- reading
 
 
-def _text_files(path: Path) -> list[Path]:
+def text_files(path: Path, empty_hint: str = "give a UTF-8 text file or a folder of them",
+               missing: str = "text data {path!r} not found: give a UTF-8 text file or a folder of text files") -> list[Path]:
+    """``path`` itself, or every file below the folder ``path`` (hidden ones left out), sorted; a DataError with
+    ``empty_hint`` / ``missing`` (``{path}`` filled in) when there is nothing to read."""
     if path.is_file():
         return [path]
     if path.is_dir():
         files = sorted(p for p in path.rglob("*") if p.is_file() and not any(s.startswith(".") for s in p.relative_to(path).parts))
         if not files:
-            raise DataError(f"{path} holds no files; give a UTF-8 text file or a folder of them")
+            raise DataError(f"{path} holds no files; {empty_hint}")
         return files
-    raise DataError(f"text data {str(path)!r} not found: give a UTF-8 text file or a folder of text files")
+    raise DataError(missing.format(path=str(path)))
 
 
 def _read_text(p: Path) -> str:
@@ -199,7 +202,7 @@ def window_transform(stream: torch.Tensor, block_size: int, shift: bool):
 @register_loader("text")
 def load_text(cfg: DataConfig, split: str) -> TensorDataset:
     """Split ``split`` of the text at ``cfg.name`` as windows of ``cfg.block_size`` tokens."""
-    files = _text_files(Path(cfg.name).expanduser())
+    files = text_files(Path(cfg.name).expanduser())
     tok, streams = _encoded(_signature(files), cfg.documents, cfg.val_fraction, cfg.tokenizer, cfg.vocab_size)
     stream, t = streams[split], cfg.block_size
     if split == "train" and cfg.limit:

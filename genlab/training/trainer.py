@@ -445,8 +445,9 @@ class Trainer:
         labels = torch.arange(n, device=self.device) % model.info.num_classes if model.conditional else None
         with torch.random.fork_rng(devices=self._cuda_devices()):
             x = model.sample(n, labels=labels, generator=gen)
-        suffix = ".png" if model.info.modality == "image" else {"text": ".txt", "table": ".csv", "music": ".mid", "audio": ".wav"}.get(
-            model.info.modality, ".npz")
+        from ..sampling import default_suffix
+
+        suffix = default_suffix(model.info.modality)
         path = self.run_dir / "samples" / f"step_{self.step:07d}{suffix}"
         write_samples(x, path, model.info, labels)
         write_samples(x, self.run_dir / f"samples{suffix}", model.info, labels)
