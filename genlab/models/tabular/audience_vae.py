@@ -18,6 +18,7 @@ from ...errors import ConfigError
 from ...nn.blocks import MLP
 from ...registry import register_model
 from ...tabular.encoding import TableEncoding
+from .tvae import check_vae_fields
 
 
 @dataclass
@@ -30,12 +31,7 @@ class AudienceTVAEConfig(ContextConfig):
 
     def validate(self) -> None:
         super().validate()
-        if self.latent_dim < 1 or any(d < 1 for d in self.encoder_dims + self.decoder_dims):
-            raise ConfigError("model.latent_dim, model.encoder_dims and model.decoder_dims must be positive")
-        if self.loss_factor <= 0:
-            raise ConfigError("model.loss_factor must be > 0")
-        if self.sample_categorical not in ("sample", "argmax"):
-            raise ConfigError(f"model.sample_categorical must be sample or argmax, got {self.sample_categorical!r}")
+        check_vae_fields(self)
 
 
 @register_model

@@ -31,12 +31,17 @@ class TVAEConfig(ModelConfig):
     sample_categorical: str = "sample"  # sample | argmax
 
     def validate(self) -> None:
-        if self.latent_dim < 1 or any(d < 1 for d in self.encoder_dims + self.decoder_dims):
-            raise ConfigError("model.latent_dim, model.encoder_dims and model.decoder_dims must be positive")
-        if self.loss_factor <= 0:
-            raise ConfigError(f"model.loss_factor must be > 0, got {self.loss_factor}")
-        if self.sample_categorical not in ("sample", "argmax"):
-            raise ConfigError(f"model.sample_categorical must be sample or argmax, got {self.sample_categorical!r}")
+        check_vae_fields(self)
+
+
+def check_vae_fields(cfg) -> None:
+    """The checks of the TVAE settings, shared by every config that has them (``audience-tvae`` too)."""
+    if cfg.latent_dim < 1 or any(d < 1 for d in cfg.encoder_dims + cfg.decoder_dims):
+        raise ConfigError("model.latent_dim, model.encoder_dims and model.decoder_dims must be positive")
+    if cfg.loss_factor <= 0:
+        raise ConfigError(f"model.loss_factor must be > 0, got {cfg.loss_factor}")
+    if cfg.sample_categorical not in ("sample", "argmax"):
+        raise ConfigError(f"model.sample_categorical must be sample or argmax, got {cfg.sample_categorical!r}")
 
 
 @register_model
