@@ -14,7 +14,6 @@ from torch import nn
 
 from ...audiences.model import AudienceModel, ContextConfig
 from ...data.base import Batch, DataInfo
-from ...errors import ConfigError
 from ...nn.blocks import MLP
 from ...registry import register_model
 from ...tabular.encoding import TableEncoding
