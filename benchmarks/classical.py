@@ -157,7 +157,7 @@ def bench_hmm(args, results, images):
 
 
 def bench_lda(args, results, images):
-    from genlab.models.classical.lda import save_topic_label_picture
+    from genlab.eval.documents_runs import save_topic_label_picture
 
     data = DataConfig(name=str(FORTUNES), vocab_size=2000)
     test_ds = load_data(data, "documents", "test")

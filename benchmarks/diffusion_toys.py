@@ -20,7 +20,7 @@ import torch
 
 import genlab
 from genlab.eval.modes import mode_metrics
-from genlab.eval.plots2d import scatter_2d
+from genlab.plots2d import scatter_2d
 
 from ar_budget import cpu_and_wall, train_for_cpu_budget
 

@@ -32,7 +32,7 @@ import genlab
 from genlab.config import split_train_settings
 from genlab.config import DataConfig
 from genlab.eval.modes import mode_metrics, stacked_mnist_metrics
-from genlab.eval.plots2d import scatter_panels
+from genlab.plots2d import scatter_panels
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "mode_collapse.json"

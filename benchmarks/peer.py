@@ -254,12 +254,12 @@ weights = load_file(sys.argv[1] + "/ckpt/model.safetensors")
 torch.manual_seed(0)
 with torch.no_grad():
     if cfg["model"] == "dcgan":
-        from genlab.nn.gan import Generator
+        from genlab.models.gan.networks import Generator
         net = Generator(mc["latent_dim"], shape, "conv", mc.get("width") or 32, norm=mc.get("norm_g", "batch"))
         net.load_state_dict({k[len("generator."):]: v for k, v in weights.items() if k.startswith("generator.")})
         x = (net.eval()(torch.randn(int(sys.argv[3]), mc["latent_dim"])) + 1) / 2
     else:
-        from genlab.nn.autoencoder import build_decoder
+        from genlab.models.vae.networks import build_decoder
         net = build_decoder(mc["latent_dim"], shape, 1, "conv", mc["width"], mc["hidden"], mc.get("act", "relu"))
         net.load_state_dict({k[len("decoder."):]: v for k, v in weights.items() if k.startswith("decoder.")})
         x = torch.sigmoid(net.eval()(torch.randn(int(sys.argv[3]), mc["latent_dim"])).view(-1, *shape))
@@ -321,7 +321,7 @@ def main() -> None:
     result = {"date": time.strftime("%Y-%m-%d"), "machine": f"{platform.machine()} {platform.processor()}".strip(),
               "cpu_bf16": cpu_has_bf16(), "torch": torch.__version__, "threads": torch.get_num_threads(),
               "timing": "process CPU seconds of training steps, median over A/B-alternating rounds", "workloads": {}}
-    for name in args.workloads.split(","):
+    for name in filter(None, args.workloads.split(",")):  # --workloads "" with --sample: sampling only
         result["workloads"][name] = run_workload(name, args.precisions.split(","), args.rounds, int(steps[name]),
                                                  args.root)
     if args.sample:

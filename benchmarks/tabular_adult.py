@@ -29,10 +29,10 @@ from threadpoolctl import threadpool_limits
 import genlab
 from genlab.config import DataConfig
 from genlab.data.tables import prepare_table
-from genlab.tabular.codes import typed_frame
-from genlab.tabular.evaluate import compare
+from genlab.data.tabular.codes import typed_frame
+from genlab.eval.tabular.evaluate import compare
 from genlab.outputs import write_samples
-from genlab.tabular.io import read_table
+from genlab.data.tabular.io import read_table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from ar_budget import cpu_and_wall, train_for_cpu_budget  # noqa: E402

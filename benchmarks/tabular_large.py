@@ -96,9 +96,9 @@ def load_parts(path: str) -> dict:
 
     from genlab.config import DataConfig
     from genlab.data.tables import read_splits
-    from genlab.tabular import bgm
-    from genlab.tabular.codes import to_codes
-    from genlab.tabular.schema import infer_schema
+    from genlab.data.tabular import bgm
+    from genlab.data.tabular.codes import to_codes
+    from genlab.data.tabular.schema import infer_schema
 
     torch.set_num_threads(1)
     pd.set_option("mode.max_threads", 1)

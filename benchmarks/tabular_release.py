@@ -81,9 +81,9 @@ def attacks(names: list[str], work: Path) -> dict:
     """genlab's membership- and attribute-inference attacks on every table (and the real-data baseline)."""
     from genlab.config import DataConfig
     from genlab.data.tables import prepare_table
-    from genlab.tabular.codes import typed_frame
-    from genlab.tabular.io import read_table
-    from genlab.tabular.privacy import attribute_inference, membership_inference
+    from genlab.data.tabular.codes import typed_frame
+    from genlab.data.tabular.io import read_table
+    from genlab.eval.tabular.privacy import attribute_inference, membership_inference
 
     schema, _, _, train_df, test_df = prepare_table(DataConfig(name="adult", root=str(SHARED)))
     train, test = typed_frame(schema, train_df), typed_frame(schema, test_df)

@@ -83,25 +83,14 @@ def write_report(run: str | Path, result: dict) -> None:
 
 
 def summary(result: dict) -> str:
-    """A few lines for the terminal: the headline numbers of an evaluation result."""
+    """A few lines for the terminal: the headline numbers of an evaluation result (the ``summary`` its kind of
+    data names in ``genlab/modalities/``; the result as JSON for kinds without one)."""
+    from .modalities import get_modality
+
     modality = result.get("_modality", result.get("modality"))
-    if modality == "text":
-        from .eval.text_runs import text_summary
-
-        return text_summary(result)
-    if modality == "table":
-        from .tabular.evaluate import text_summary
-
-        return text_summary(result)
-    if modality in ("music", "audio"):
-        from .eval.music import text_summary
-
-        return text_summary(result)
-    if modality == "image":
-        from .eval.image_runs import format_table
-        from .eval.image_runs import summary as image_summary
-
-        return format_table([image_summary(result)])
+    fn = get_modality(modality).resolve("summary") if modality else None
+    if fn is not None:
+        return fn(result)
     from .eval import report as R
 
     return json.dumps(R.json_ready(result), indent=2)[:4000]

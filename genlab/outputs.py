@@ -1,10 +1,9 @@
-"""Writing samples to files, by modality: image grids (.png) and arrays (.npz) here; other modalities
-register their own writer with :func:`register_writer`."""
+"""Writing samples to files, by kind of data: the writer named by the kind's record in ``genlab/modalities/``
+(image grids (.png) and arrays (.npz) are written here)."""
 from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -12,28 +11,15 @@ import torch
 from .data.base import DataInfo
 from .errors import ConfigError
 
-_WRITERS: dict[str, Callable] = {}
-
-
-def register_writer(modality: str):
-    def deco(fn):
-        _WRITERS[modality] = fn
-        return fn
-
-    return deco
-
 
 def write_samples(samples, path: str | Path, info: DataInfo, labels: torch.Tensor | None = None) -> Path:
     """Write ``samples`` of a model whose data is described by ``info`` to ``path`` (format from suffix)."""
-    if info.modality not in _WRITERS:  # writers are registered by the data modules of their kind of data
-        from .data import import_data_modules
+    from .modalities import get_modality
 
-        import_data_modules()
-    if info.modality not in _WRITERS:
-        raise ConfigError(f"no writer for {info.modality} samples")
+    writer = get_modality(info.modality).resolve("writer")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    _WRITERS[info.modality](samples, path, info, labels)
+    writer(samples, path, info, labels)
     return path
 
 
@@ -62,8 +48,7 @@ def save_image_grid(x: torch.Tensor, path: str | Path, nrow: int | None = None) 
     Image.fromarray(arr[..., 0] if arr.shape[2] == 1 else arr).save(path)
 
 
-@register_writer("image")
-def _write_images(samples: torch.Tensor, path: Path, info: DataInfo, labels=None) -> None:
+def write_images(samples: torch.Tensor, path: Path, info: DataInfo, labels=None) -> None:
     if path.suffix == ".png":
         save_image_grid(samples, path)
     elif path.suffix == ".npz":

@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from .errors import ConfigError, RunError
+from .modalities import get_modality
 
 MAX_SAMPLES = 100_000_000  # no format or use of genlab needs more in one call
 GRID_MAX_IMAGES = 4096  # a .png grid: 64 x 64 cells
@@ -38,19 +39,14 @@ GATHER_MAX_BYTES = 512 * 2**20  # formats written in one piece hold at most this
 CHUNK_BYTES = 16 * 2**20  # float32 bytes of one chunk of samples
 MAX_CHUNK = 4096
 
-SUFFIXES = {
-    "image": (".png", ".npz"),
-    "vector": (".npz", ".csv", ".png"),
-    "table": (".csv", ".tsv", ".parquet", ".pq"),
-    "text": (".txt", ".md", ""),
-    "words": (".txt", "", ".npz"),
-}
+def suffixes(modality: str) -> tuple[str, ...]:
+    """The output files samples of ``modality`` can be written as (its record in ``genlab/modalities/``)."""
+    return get_modality(modality).suffixes
 
 
 def default_suffix(modality: str) -> str:
     """The file kind samples of ``modality`` are written as when no ``-o`` is given (also training previews)."""
-    return {"image": ".png", "text": ".txt", "table": ".csv", "words": ".txt", "music": ".mid",
-            "audio": ".wav"}.get(modality, ".npz")
+    return get_modality(modality).default_suffix
 
 
 def _human(n: float) -> str:
@@ -84,15 +80,15 @@ def check_output_path(path: str | Path, modality: str) -> Path:
     """The output file as a Path, after checking (without sampling) that it can be written: a known suffix for
     the modality, a parent folder that is a folder (created when missing) and writable, not a folder itself."""
     if str(path) == "-":
-        if modality != "text":
+        if not get_modality(modality).terminal:
             raise ConfigError(f"-o - (the terminal) is for text samples; {modality} samples need a file")
         return Path("-")
     path = Path(path).expanduser()
     if path.is_dir():
         raise ConfigError(f"-o {path} is a folder; give a file name, e.g. {path / ('samples' + default_suffix(modality))}")
     suffix = path.suffix.lower()
-    allowed = SUFFIXES.get(modality)
-    if allowed is not None and suffix not in allowed:
+    allowed = suffixes(modality)
+    if suffix not in allowed:
         names = ", ".join(s or "no suffix" for s in allowed)
         raise ConfigError(f"{modality} samples are written as {names}, not {path.suffix or 'no suffix'} ({path})")
     parent = path.parent
@@ -133,7 +129,7 @@ def check_count(info, n: int, path: Path | None = None, what: str = "samples") -
     elif info.modality == "vector" and suffix == ".png" and n > SCATTER_MAX_POINTS:
         raise ConfigError(f"a scatter plot of {n:,} points is unreadable; at most {SCATTER_MAX_POINTS:,} "
                           "(write .npz or .csv for more)")
-    elif info.modality not in SUFFIXES and n * mem > GATHER_MAX_BYTES:
+    elif not get_modality(info.modality).streamed and n * mem > GATHER_MAX_BYTES:
         raise ConfigError(f"{n:,} {info.modality} samples would take {_human(n * mem)} in memory; at most "
                           f"{_human(GATHER_MAX_BYTES)} per call")
     elif info.modality == "words" and suffix == ".npz" and n * mem > GATHER_MAX_BYTES:

@@ -22,7 +22,7 @@ from genlab.config import DataConfig
 from genlab.data import download
 from genlab.data.grouped import make_split, read_grouped
 from genlab.errors import ConfigError, DataError
-from genlab.tabular.schema import Column, TableSchema
+from genlab.data.tabular.schema import Column, TableSchema
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 

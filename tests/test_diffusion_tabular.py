@@ -7,7 +7,7 @@ import torch
 
 import genlab
 from genlab.errors import ConfigError
-from genlab.models.diffusion.tab_ddpm import Categories
+from genlab.models.tabular.tab_ddpm import Categories
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -98,12 +98,12 @@ def test_sampling_step_draws_from_the_posterior_and_draw_matches_gumbel_argmax()
     logp = torch.randn(200, 9)
     noise = torch.Generator().manual_seed(3)
     drawn = cats.draw(logp, torch.Generator().manual_seed(3))
-    v = logp + genlab.tabular.encoding.gumbel(logp.shape, "cpu", noise)
+    v = logp + genlab.models.tabular.encoding.gumbel(logp.shape, "cpu", noise)
     assert torch.equal(drawn, torch.stack([v[:, s:e].argmax(1) for s, e in ((0, 3), (3, 5), (5, 8), (8, 9))], 1))
 
 
 def test_sampling_in_batches_gives_fresh_rows_with_the_same_marginals(table_run, monkeypatch):
-    from genlab.models.diffusion import tab_ddpm
+    from genlab.models.tabular import tab_ddpm
 
     monkeypatch.setattr(tab_ddpm, "BATCH_ELEMENTS", 1)  # batches of 64 rows
     m = genlab.load(table_run)

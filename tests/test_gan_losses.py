@@ -7,7 +7,7 @@ import torch
 from genlab.models.gan import losses
 from genlab.models.gan.health import (GANHealthWarning, HealthMonitor, discriminator_accuracy,
                                       diversity_ratio)
-from genlab.nn.gan import Discriminator, Generator, minibatch_stddev, pack
+from genlab.models.gan.networks import Discriminator, Generator, minibatch_stddev, pack
 
 LOG2 = math.log(2)
 

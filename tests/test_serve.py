@@ -45,7 +45,7 @@ def snapshot(root):
 @pytest.fixture(scope="module")
 def client(runs):
     before = snapshot(runs)
-    yield TestClient(create_app(runs, max_n=64))
+    yield TestClient(create_app(runs, max_n=64, compare_n=512, max_compare_n=600))
     assert snapshot(runs) == before  # read-only: the server wrote nothing into the served folder
 
 
@@ -110,13 +110,48 @@ def test_run_page_panel_is_built_from_the_declared_options(client):
         assert static.status_code == 200 and "http://" not in static.text and "https://" not in static.text
 
 
-def test_compare_page_puts_runs_side_by_side(client):
-    page = client.get("/compare?runs=gmm,img/vae")
-    assert page.status_code == 200 and page.text.count('href="/runs/') == 2
-    assert "<th>val.nll</th>" in page.text and "genlab compare gmm img/vae" in page.text
-    assert client.get("/compare?runs=gmm,..%2Fetc").status_code == 400
+def test_compare_computes_the_leaderboard_with_reference_rows(client):
+    srv = client.app.state.server
+    page = client.get("/compare?runs=gmm,img/vae")  # n: the server's default (512 here), seed 0
+    assert page.status_code == 200, page.text
+    board = page.text.split("<h2>Leaderboard</h2>")[1].split("<details>")[0]
+    for row in ("<td>gmm", "<td>vae", "<td>real data (held out)", "<td>nn-copy of training data"):
+        assert row in board  # both runs and genlab compare's reference rows
+    assert "*</td>" in board or "*<br>" in board  # the best model of a column is marked, as in the terminal
+    assert "nn-copy of training data  512" in page.text  # the table as genlab compare prints it
+    assert page.text.count('href="/runs/') == 2 and "<th>val.nll</th>" in page.text  # the recorded numbers too
+    assert srv.comparisons.computed == 1
+    data = client.get("/v1/compare?runs=gmm,img/vae&n=512&seed=0").json()  # same key: from the cache
+    assert srv.comparisons.computed == 1
+    lb = data["leaderboard"]
+    assert [r["run"] for r in lb] == ["gmm", "img/vae", None, None] and [r["reference"] for r in lb] == [False, False, True, True]
+    assert lb[3]["model"] == "nn-copy of training data" and lb[3]["copies_flagged"] is True
+    assert {m for r in lb[:2] for m in r["marks"].values()} >= {"*"} and not lb[3]["marks"]
+    assert data["n"] == 512 and "real data (held out)" in data["printed"]
+
+
+def test_compare_tables_has_the_table_reference_rows(client):
+    lb = client.get("/v1/compare?runs=table&n=100").json()["leaderboard"]
+    assert [(r["run"], r["reference"]) for r in lb][0] == ("table", False)
+    assert "independent columns" in [r["model"] for r in lb if r["reference"]]
+    assert "<td>independent columns</td>" in client.get("/compare?runs=table&n=100").text
+
+
+def test_compare_refusals(client):
+    srv = client.app.state.server
+    before = srv.comparisons.computed
+    r = client.get("/compare?runs=gmm,table")
+    assert r.status_code == 422 and "one kind of data" in r.json()["error"] and "table: table" in r.json()["error"]
+    r = client.get("/compare?runs=gmm,img/vae&n=601")
+    assert r.status_code == 413 and "600" in r.json()["error"]
+    assert srv.comparisons.computed == before  # refused before anything was computed
     assert client.get("/compare?runs=gmm,nope").status_code == 404
+    assert client.get("/v1/compare?runs=nope").status_code == 404
+    assert client.get("/compare?runs=gmm,..%2Fetc").status_code == 400
     assert client.get("/compare").status_code == 422
+    assert client.get("/compare?runs=gmm&n=0").status_code == 422
+    r = client.get("/compare?runs=lm&n=8")  # the library decides what can be compared
+    assert r.status_code == 422 and "text" in r.json()["error"]
 
 
 def test_report_from_a_run_folder_cannot_run_scripts(client, runs):

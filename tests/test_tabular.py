@@ -17,14 +17,14 @@ import torch
 from genlab.config import DataConfig
 from genlab.data import load_data
 from genlab.errors import ConfigError, DataError
-from genlab.tabular import metrics as M
-from genlab.tabular.bgm import fit_bgm
-from genlab.tabular.codes import from_codes, to_codes, typed_frame
-from genlab.tabular.conditions import draw_matching, parse_where
-from genlab.tabular.encoding import TableEncoding
-from genlab.tabular.evaluate import independent_columns
-from genlab.tabular.io import read_table
-from genlab.tabular.schema import TableSchema, distinct, infer_schema, parse_overrides
+from genlab.eval.tabular import metrics as M
+from genlab.data.tabular.bgm import fit_bgm
+from genlab.data.tabular.codes import from_codes, to_codes, typed_frame
+from genlab.models.tabular.conditions import draw_matching, parse_where
+from genlab.models.tabular.encoding import TableEncoding
+from genlab.eval.tabular.evaluate import independent_columns
+from genlab.data.tabular.io import read_table
+from genlab.data.tabular.schema import TableSchema, distinct, infer_schema, parse_overrides
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 ADULT = SHARED / "tabular"

@@ -13,7 +13,7 @@ from genlab.cli import main
 from genlab.config import DataConfig
 from genlab.data import load_data
 from genlab.errors import ConfigError
-from genlab.tabular.io import read_table
+from genlab.data.tabular.io import read_table
 
 from test_tabular import make_table
 
@@ -154,7 +154,7 @@ def test_cli_train_sample_schema_and_errors(csv, tmp_path):
 
 
 def test_evaluation_report_has_reference_rows_and_embedded_plots(runs, csv, tmp_path):
-    from genlab.tabular.evaluate import INDEPENDENT_ROW, REAL_ROW, evaluate_table_run
+    from genlab.eval.tabular.evaluate import INDEPENDENT_ROW, REAL_ROW, evaluate_table_run
 
     out = tmp_path / "report.html"
     res = evaluate_table_run(runs["table-gmm"], out_html=out, evaluators=["decision_tree"], n=300)

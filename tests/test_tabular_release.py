@@ -18,10 +18,10 @@ from genlab.cli import main
 from genlab.config import DataConfig
 from genlab.data import load_data
 from genlab.errors import ConfigError, DataError
-from genlab.tabular import metrics as M
-from genlab.tabular.conditions import parse_conditions, split_where
-from genlab.tabular.privacy import attribute_inference, membership_inference
-from genlab.tabular.schema import infer_schema, parse_overrides
+from genlab.eval.tabular import metrics as M
+from genlab.models.tabular.conditions import parse_conditions, split_where
+from genlab.eval.tabular.privacy import attribute_inference, membership_inference
+from genlab.data.tabular.schema import infer_schema, parse_overrides
 
 TINY_TVAE = ({"encoder_dims": [16], "decoder_dims": [16], "latent_dim": 4}, {"max_steps": 6, "batch_size": 50})
 
@@ -241,7 +241,7 @@ def test_attacks_are_chance_on_independent_samples_and_perfect_on_copies():
 
 
 def test_evaluate_numeric_target_without_warnings_and_cached_references(copula, files):
-    from genlab.tabular.evaluate import REAL_ROW, evaluate_table_run
+    from genlab.eval.tabular.evaluate import REAL_ROW, evaluate_table_run
 
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # any warning fails the test

@@ -20,6 +20,7 @@ def cases(fx) -> list[tuple[str, list[str]]]:
         ("serve: --cache 0", ["serve", folder, "--cache", "0"]),
         ("serve: --cache-mb 0", ["serve", folder, "--cache-mb", "0"]),
         ("serve: --workers 0", ["serve", folder, "--workers", "0"]),
+        ("serve: --max-compare-n 0", ["serve", folder, "--max-compare-n", "0"]),
         ("serve: --workers absurd", ["serve", folder, "--workers", "100000"]),
         ("serve: --timeout 0", ["serve", folder, "--timeout", "0"]),
         ("serve: --timeout nan", ["serve", folder, "--timeout", "nan"]),

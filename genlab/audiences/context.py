@@ -20,8 +20,8 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
-from ..tabular.encoding import TableEncoding
-from ..tabular.schema import TableSchema
+from ..models.tabular.encoding import TableEncoding
+from ..data.tabular.schema import TableSchema
 
 MODES = ("content", "embedding", "both")
 
@@ -176,7 +176,7 @@ def context_frame(df: pd.DataFrame, items_schema: TableSchema, group: str, multi
 def context_codes(df: pd.DataFrame, items_schema: TableSchema) -> np.ndarray:
     """Item-table codes of checked content columns; a value never seen in training is refused by name."""
     from ..errors import DataError
-    from ..tabular.codes import to_codes
+    from ..data.tabular.codes import to_codes
 
     for col in items_schema.columns:
         if col.numeric and col.kind != "datetime":

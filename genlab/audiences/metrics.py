@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..tabular.schema import TableSchema
+from ..data.tabular.schema import TableSchema
 
 
 @dataclass

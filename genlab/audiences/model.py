@@ -1,7 +1,7 @@
 """What the audience models share: an item context, training on (event, item) pairs, sampling for items.
 
 A subclass implements ``_draw(ctx, generator) -> codes``: one event (float64 codes, as
-``genlab/tabular/codes.py``) per row of context vectors; or, for models that work per item (the
+``genlab/data/tabular/codes.py``) per row of context vectors; or, for models that work per item (the
 nearest-neighbour copy), ``_draw_items(ctx, counts, generator)``.
 
 ``sample(n, context=..., context_file=...)`` returns a DataFrame with the events table's attribute columns:
@@ -21,8 +21,8 @@ from ..config import ModelConfig
 from ..data.base import DataInfo, TensorDataset
 from ..errors import ConfigError, DataError
 from ..models.base import GenerativeModel, SampleOption
-from ..tabular.codes import from_codes
-from ..tabular.schema import TableSchema
+from ..data.tabular.codes import from_codes
+from ..data.tabular.schema import TableSchema
 from .context import MODES, ItemContext, context_codes, context_frame, parse_context
 
 
@@ -122,7 +122,7 @@ class AudienceModel(GenerativeModel):
             raise ConfigError("give either a context or a context file, not both")
         ids = None
         if context_file is not None:
-            from ..tabular.io import read_table
+            from ..data.tabular.io import read_table
 
             df, ids = context_frame(read_table(context_file), self.items_schema, self.group, self.multi,
                                     f"context file {context_file}")
@@ -155,51 +155,3 @@ class AudienceModel(GenerativeModel):
         if ids is not None:
             out.insert(0, self.group, np.repeat(ids, n))
         return out
-
-
-def _register_writer() -> None:
-    from ..outputs import register_writer
-
-    @register_writer("audience")
-    def write_audience(samples: pd.DataFrame, path, info: DataInfo, labels=None) -> None:
-        """Generated events: .csv/.tsv/.parquet as the table writer does (an item id column passes through);
-        .npz: one array per column (text as unicode, no pickles; the trainer's previews)."""
-        from pathlib import Path
-
-        from ..tabular.io import write_table
-
-        if Path(path).suffix.lower() == ".npz":
-            np.savez_compressed(path, **{str(c): (samples[c].to_numpy(dtype=str) if samples[c].dtype == object or
-                                                   pd.api.types.is_string_dtype(samples[c]) else samples[c].to_numpy())
-                                         for c in samples.columns})
-            return
-        write_table(samples, path, info, labels)
-
-
-_register_writer()
-
-
-def _register_evaluator() -> None:
-    from ..eval import register_evaluator
-
-    @register_evaluator("audience")
-    def evaluate_audience_run(model, run_dir, data_cfg, seed: int = 0, **options) -> dict:
-        """``genlab evaluate RUN``: the trained model on its run's own held-out items (one draw), beside the NN,
-        global and resampled-real rows; ``genlab audiences evaluate RUN`` repeats training over draws."""
-        from .protocol import evaluate_trained, format_table
-        from .report import item_sections, results_table
-
-        result = evaluate_trained(model, data_cfg, seed)
-        labels = None
-        if result["data"] == "movielens-100k":
-            from ..data.movielens import titles
-
-            labels = titles(data_cfg)
-        rows = [model.name, "NN (nearest item)"]
-        html = results_table(result) + item_sections(result["first"], rows, labels)
-        return {"modality": "audience", "held_out_items": result["n_novel"],
-                "rows": {k: v["mean"] for k, v in result["rows"].items()}, "table": format_table(result).splitlines(),
-                "_html": html}
-
-
-_register_evaluator()

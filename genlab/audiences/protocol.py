@@ -26,7 +26,7 @@ import torch
 
 from ..config import DataConfig, TrainConfig, from_dict
 from ..data.grouped import Split, choose_novel, make_split, read_grouped
-from ..tabular.schema import TableSchema
+from ..data.tabular.schema import TableSchema
 from . import metrics as M
 
 NN_ROW, GLOBAL_ROW, REAL_ROW = "NN (nearest item)", "global (all users)", "real resampled (noise floor)"

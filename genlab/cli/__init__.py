@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 import pkgutil
 import sys
 
@@ -17,11 +18,43 @@ class _Group(click.Group):
         try:
             return super().invoke(ctx)
         except GenlabError as e:
-            click.secho(f"error: {e}", fg="red", err=True)
-            sys.exit(2)
-        except KeyboardInterrupt:
-            click.echo("interrupted", err=True)
+            _fail(f"error: {e}", 2)
+        except KeyboardInterrupt as e:
+            click.echo(f"interrupted: {e}" if str(e) else "interrupted", err=True)
             sys.exit(130)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except Exception as e:
+            if _rank() is None or os.environ.get("GENLAB_DEBUG"):
+                raise
+            # a rank under torch.distributed: one line (a traceback per rank buries the cause); GENLAB_DEBUG=1 shows it
+            _fail(f"error: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''} "
+                  "(set GENLAB_DEBUG=1 for the traceback)", 1)
+
+
+def _rank() -> str | None:
+    """This process's rank under torch.distributed (torchrun or --nproc), None for a single process."""
+    return os.environ.get("RANK") if (os.environ.get("WORLD_SIZE") or "1") != "1" else None
+
+
+def _fail(line: str, code: int) -> None:
+    """Print ``line`` and exit with ``code``. A rank under ``--nproc`` hands the line to the launcher instead, which
+    prints the first failed rank's line once; under plain torchrun ranks other than 0 say which rank they are."""
+    rank = _rank()
+    if rank is not None:
+        from ..training.launch import error_file
+
+        path = error_file(rank)
+        if path is not None:
+            try:
+                path.write_text(line + "\n", encoding="utf-8")
+                sys.exit(code)
+            except OSError:
+                pass
+        if rank != "0":
+            line = line.replace("error:", f"error (rank {rank}):", 1)
+    click.secho(line, fg="red", err=True)
+    sys.exit(code)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})

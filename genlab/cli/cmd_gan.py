@@ -40,7 +40,7 @@ def modes(run, n, seed, output, no_ema, device, as_json) -> None:
         x = model.sample(n or 2500, generator=gen)
         result = mode_metrics(x, info.meta["modes"], info.meta["mode_std"])
         if output:
-            from ..eval.plots2d import scatter_2d
+            from ..plots2d import scatter_2d
 
             scatter_2d(x, output, centers=info.meta["modes"], std=info.meta["mode_std"],
                        title=f"{result['modes']}/{result['num_modes']} modes, {100 * result['high_quality']:.0f}% high quality")

@@ -21,7 +21,9 @@ from . import main
 @click.option("--cache-mb", type=int, default=2048, show_default=True, help="MB of weights kept loaded")
 @click.option("--workers", type=int, default=2, show_default=True, help="sampling threads")
 @click.option("--timeout", type=float, default=60.0, show_default=True, help="seconds one sampling request may take")
-def serve(folder, port, host, token, max_n, cache, cache_mb, workers, timeout) -> None:
+@click.option("--max-compare-n", type=int, default=10_000, show_default=True,
+              help="samples per run one /compare may ask for (its default: 1000, or this if lower)")
+def serve(folder, port, host, token, max_n, cache, cache_mb, workers, timeout, max_compare_n) -> None:
     """Serve the runs under FOLDER: a gallery at / , a page per run with a sampling panel, and a REST API
     (/v1/runs, POST /v1/runs/ID/samples; its description at /docs and /openapi.json). Read-only."""
     root = Path(folder).expanduser()
@@ -31,7 +33,8 @@ def serve(folder, port, host, token, max_n, cache, cache_mb, workers, timeout) -
         raise ConfigError(f"{folder} is a file, not a folder; give the folder that holds your runs")
     if (root / "config.json").is_file():
         raise ConfigError(f"{folder} is one run; serve the folder that holds runs: genlab serve {root.resolve().parent}")
-    for name, value in (("--max-n", max_n), ("--cache", cache), ("--cache-mb", cache_mb), ("--workers", workers)):
+    for name, value in (("--max-n", max_n), ("--cache", cache), ("--cache-mb", cache_mb), ("--workers", workers),
+                        ("--max-compare-n", max_compare_n)):
         if value < 1:
             raise ConfigError(f"{name} must be at least 1, got {value}")
     if workers > 64:
@@ -51,7 +54,8 @@ def serve(folder, port, host, token, max_n, cache, cache_mb, workers, timeout) -
     from ..serve import Limits, create_app
 
     app = create_app(root, token=token, limits=Limits(max_n=max_n, cache_models=cache, cache_bytes=cache_mb * 2**20,
-                                                      workers=workers, timeout_s=timeout))
+                                                      workers=workers, timeout_s=timeout,
+                                                      max_compare_n=max_compare_n))
     shown = f"[{host}]" if ":" in host else host
     click.echo(f"genlab serve: {app.state.server.index.root} at http://{shown}:{port}/  (API: /docs; Ctrl-C stops)")
     if host not in ("127.0.0.1", "localhost", "::1") and token is None:

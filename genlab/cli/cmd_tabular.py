@@ -18,7 +18,7 @@ def schema(data, target, schema_spec, root, output) -> None:
     """Show the column types inferred for table DATA (a file or `adult`); -o writes them for editing."""
     from ..config import DataConfig, from_dict
     from ..data.tables import prepare_table
-    from ..tabular.schema import schema_yaml
+    from ..data.tabular.schema import schema_yaml
 
     cfg = from_dict(DataConfig, {"name": data, "target": target, "schema": schema_spec, "root": root}, "data")
     table = prepare_table(cfg)[0]  # prints the listing once

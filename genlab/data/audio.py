@@ -20,10 +20,8 @@ import torch
 
 from ..config import DataConfig
 from ..errors import ConfigError, DataError
-from ..outputs import register_writer
-from . import register_loader
 from .base import Batch, DataInfo, TensorDataset
-from .images import _holdout
+from .images import holdout_indices
 
 MU = 255
 AUDIO_EXTS = (".wav", ".flac")
@@ -106,11 +104,10 @@ def audio_split(cfg: DataConfig, split: str):
         c = clips[0]
         cut = len(c) - max(1, round(len(c) * cfg.val_fraction))
         return [c[:cut] if split == "train" else c[cut:]], [0], classes, notes
-    idx = _holdout(len(clips), cfg.val_fraction, split)
+    idx = holdout_indices(len(clips), cfg.val_fraction, split)
     return [clips[i] for i in idx], [labels[i] for i in idx], classes, notes
 
 
-@register_loader("audio")
 def load_audio(cfg: DataConfig, split: str) -> TensorDataset:
     clips, labels, classes, notes = audio_split(cfg, split)
     t = cfg.block_size
@@ -166,7 +163,6 @@ def spectrogram_png(wave: np.ndarray, sample_rate: int, path) -> None:
     fig.savefig(path)
 
 
-@register_writer("audio")
 def write_audio(samples: torch.Tensor, path: Path, info: DataInfo, labels=None) -> None:
     """Float waveforms (n, L) in [-1, 1]: ``.wav`` (one after another, 0.25 s apart), ``.png`` spectrogram,
     or ``.npz`` (``x`` float32 (n, L) and the sample rate)."""

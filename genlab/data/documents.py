@@ -32,10 +32,8 @@ import torch
 
 from ..config import DataConfig
 from ..errors import ConfigError, DataError
-from ..outputs import register_writer
-from . import register_loader
 from .base import Batch, DataInfo, TensorDataset
-from .images import _holdout
+from .images import holdout_indices
 from .text import text_files
 
 SEPARATOR = re.compile(r"^%[ \t]*\r?$", re.MULTILINE)
@@ -106,7 +104,7 @@ def _collection(signature: tuple, path: str, documents: str, val_fraction: float
     texts, labels, skipped = read_documents(path, documents)
     if len(texts) < 2:
         raise DataError(f"{path} holds {len(texts)} document; a topic model needs at least 2 (some are held out)")
-    split = {s: _holdout(len(texts), val_fraction, s) for s in ("train", "test")}
+    split = {s: holdout_indices(len(texts), val_fraction, s) for s in ("train", "test")}
     vec = _vectorizer(vocab_size)
     try:
         vec.fit([texts[i] for i in split["train"]])
@@ -138,7 +136,6 @@ class DocumentDataset(TensorDataset):
         super().__init__({"doc": torch.arange(counts.shape[0]), "y": y}, info, transform)
 
 
-@register_loader("documents")
 def load_documents(cfg: DataConfig, split: str) -> TensorDataset:
     """Split ``split`` of the document collection at ``cfg.name`` (see the module docstring)."""
     path = Path(cfg.name).expanduser()
@@ -162,7 +159,6 @@ def load_documents(cfg: DataConfig, split: str) -> TensorDataset:
 # ----------------------------------------------------------------------------- writing samples
 
 
-@register_writer("documents")
 def write_documents(samples: list[str], path: Path, info: DataInfo, labels=None) -> None:
     """Generated documents: ``.txt`` in the fortune format (``%`` lines between documents), ``-`` for the
     terminal, or ``.npz`` (array ``documents`` of strings)."""

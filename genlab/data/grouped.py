@@ -7,7 +7,7 @@ Two sources:
 * a user's own logs: ``--data events.csv --set data.group=ITEM_COLUMN --set data.context=items.csv``: an
   events table (one row per interaction: the item's id and the user's attributes) and an items table (the
   item's id in the same column name and its features). CSV/TSV or Parquet; column types are inferred by the
-  table code (``genlab/tabular/schema.py``), ``data.schema`` overrides the events' kinds. A column of the
+  table code (``genlab/data/tabular/schema.py``), ``data.schema`` overrides the events' kinds. A column of the
   events table named ``user``/``user_id``/``userid`` identifies users (for the recommendation embedding) and
   is not generated; without one, a user is a distinct combination of the event attributes.
 
@@ -28,7 +28,6 @@ import torch
 
 from ..config import DataConfig
 from ..errors import ConfigError, DataError
-from . import register_loader
 from .base import DataInfo, TensorDataset
 
 BUILTIN = "movielens-100k"
@@ -131,7 +130,7 @@ def read_grouped(cfg: DataConfig) -> Grouped:
         g = Grouped(attrs, item, users, content, "film", BUILTIN, {"genres": list(GENRES)}, {"age": list(AGE_BANDS)},
                     {"region": "categorical"})
     else:
-        from ..tabular.io import read_table
+        from .tabular.io import read_table
 
         path = Path(cfg.name).expanduser()
         if not path.is_file():
@@ -200,7 +199,7 @@ def items_schema_of(frame: pd.DataFrame, source: str):
     """The items table's schema. Every item has its own row, so a column the table code would take for an
     identifier (one value per row) is kept as a number when it holds numbers (a year), and left out of the
     context when it holds text (a title), with a note."""
-    from ..tabular.schema import infer_schema
+    from .tabular.schema import infer_schema
 
     schema = infer_schema(frame, source=source)
     unlearned = getattr(schema, "generated", None) or []
@@ -221,8 +220,8 @@ def items_schema_of(frame: pd.DataFrame, source: str):
 
 def make_split(g: Grouped, novel: np.ndarray, schema: str | dict | None = None) -> Split:
     """Datasets for training on every item except ``novel`` and testing on ``novel``."""
-    from ..tabular.codes import to_codes
-    from ..tabular.schema import infer_schema, parse_overrides
+    from .tabular.codes import to_codes
+    from .tabular.schema import infer_schema, parse_overrides
 
     novel_set = pd.Index(novel)
     is_test = pd.Index(g.item).isin(novel_set)
@@ -264,7 +263,6 @@ _SPLITS: dict[tuple, Split] = {}
 _SHOWN: set[tuple] = set()
 
 
-@register_loader("audience")
 def load_audience(cfg: DataConfig, split: str) -> TensorDataset:
     """Events of the training items (``train``) or of the held-out items (``test``, see :func:`default_novel`)."""
     g = read_grouped(cfg)
@@ -283,3 +281,16 @@ def load_audience(cfg: DataConfig, split: str) -> TensorDataset:
     if s.test is None:
         raise DataError(f"{cfg.name} has too few items with events to hold some out")
     return s.test
+
+
+def write_audience(samples: pd.DataFrame, path, info: DataInfo, labels=None) -> None:
+    """Generated events: .csv/.tsv/.parquet as the table writer does (an item id column passes through);
+    .npz: one array per column (text as unicode, no pickles; the trainer's previews)."""
+    from .tabular.io import write_table
+
+    if Path(path).suffix.lower() == ".npz":
+        np.savez_compressed(path, **{str(c): (samples[c].to_numpy(dtype=str) if samples[c].dtype == object or
+                                               pd.api.types.is_string_dtype(samples[c]) else samples[c].to_numpy())
+                                     for c in samples.columns})
+        return
+    write_table(samples, path, info, labels)

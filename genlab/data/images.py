@@ -15,7 +15,6 @@ import torch.nn.functional as F
 
 from ..config import DataConfig
 from ..errors import DataError
-from . import register_loader
 from .base import Batch, DataInfo, TensorDataset, read_npz
 from .download import cache_dir, fetch
 from .idx import read_idx
@@ -110,7 +109,7 @@ def load_digits(split: str) -> tuple[torch.Tensor, torch.Tensor]:
 # ----------------------------------------------------------------------------- files
 
 
-def _holdout(n: int, fraction: float, split: str) -> np.ndarray:
+def holdout_indices(n: int, fraction: float, split: str) -> np.ndarray:
     """Deterministic (seed 0) split of ``range(n)``: ``fraction`` goes to test, at least one example to each."""
     n_test = min(max(1, round(n * fraction)), n - 1)
     perm = np.random.default_rng(0).permutation(n)
@@ -193,7 +192,7 @@ def _load_folder(root: Path, cfg: DataConfig, split: str, holdout: bool = True, 
 
     if classes is None or _class_names(root, paths) is None:
         classes = _class_names(root, paths)
-    idx = _holdout(len(paths), cfg.val_fraction, split) if holdout else np.arange(len(paths))
+    idx = holdout_indices(len(paths), cfg.val_fraction, split) if holdout else np.arange(len(paths))
     xs = []
     for i in idx:
         with open_image(paths[i]) as im:
@@ -262,7 +261,7 @@ def load_npz(path: Path, cfg: DataConfig, split: str):
         raise DataError(f"{path}: labels {ky!r} must be non-negative integers, one per image in {kx!r} "
                         f"({len(x)}); got shape {y.shape}, dtype {y.dtype}")
     if not has_test:
-        idx = _holdout(len(x), cfg.val_fraction, split)
+        idx = holdout_indices(len(x), cfg.val_fraction, split)
         x, y = x[torch.from_numpy(idx)], (y[idx] if y is not None else None)
     if y is None:
         return x, None, None
@@ -299,7 +298,6 @@ def static_binarize(x: torch.Tensor) -> torch.Tensor:
     return torch.bernoulli(x.float().div_(255.0), generator=g).to(torch.uint8).mul_(255)
 
 
-@register_loader("image")
 def load_images(cfg: DataConfig, split: str) -> TensorDataset:
     """The ``split`` ("train" or "test") of image dataset ``cfg.name`` as x: uint8 (N, C, H, W), y: int64 (N,)."""
     if split not in ("train", "test"):

@@ -29,11 +29,9 @@ import torch
 
 from ..config import DataConfig
 from ..errors import ConfigError, DataError
-from ..outputs import register_writer
-from . import register_loader
 from .base import DataInfo, TensorDataset
 from .download import cache_dir
-from .images import _holdout
+from .images import holdout_indices
 
 STEPS_PER_QUARTER = 4
 MAX_SHIFT = 16
@@ -323,7 +321,7 @@ def _streams(name: str, limit, kind: str, val_fraction: float, shift: int, mtime
     tok = MusicTokenizer(kind)
     out = {}
     for split in ("train", "test"):
-        idx = _holdout(len(pieces), val_fraction, split)
+        idx = holdout_indices(len(pieces), val_fraction, split)
         chosen = [pieces[i] for i in idx]
         if split == "train" and shift:
             chosen = [t for p in chosen for k in range(-shift, shift + 1) if (t := transpose(p, k)) is not None]
@@ -345,7 +343,6 @@ def music_split(cfg: DataConfig, split: str):
     return tok, stream, pieces, short
 
 
-@register_loader("music")
 def load_music(cfg: DataConfig, split: str) -> TensorDataset:
     """Windows of ``cfg.block_size`` tokens over the pieces of ``split`` (pieces are split, not windows)."""
     from .text import window_transform
@@ -421,7 +418,6 @@ def synth(pieces: list[np.ndarray], sample_rate: int = 16000, bpm: float = 100.0
     return out / peak * 0.9 if peak > 0.9 else out
 
 
-@register_writer("music")
 def write_music(samples, path: Path, info: DataInfo, labels=None) -> None:
     """``.mid`` (all samples one after another), ``.png`` piano roll, ``.wav`` (built-in synth) or ``.txt``
     (the tokens)."""

@@ -38,7 +38,6 @@ import torch.nn.functional as F
 
 from ..config import DataConfig
 from ..errors import ConfigError, DataError
-from . import register_loader
 from .base import Batch, DataInfo, TensorDataset
 from .images import IMAGE_EXTS, load_images
 
@@ -199,11 +198,11 @@ def _read(paths: list[Path], channels: int | None, size: int | None) -> torch.Te
 
 
 def _split_idx(n: int, cfg: DataConfig, split: str) -> np.ndarray:
-    from .images import _holdout
+    from .images import holdout_indices
 
     if n < 2:
         return np.arange(n) if split == "train" else np.arange(0)
-    return _holdout(n, cfg.val_fraction, split)
+    return holdout_indices(n, cfg.val_fraction, split)
 
 
 def load_pair_folder(root: Path, cfg: DataConfig, split: str) -> tuple[torch.Tensor, torch.Tensor, str]:
@@ -276,7 +275,6 @@ def _looks_side_by_side(path: Path) -> bool:
     return w == 2 * h
 
 
-@register_loader("paired")
 def load_paired(cfg: DataConfig, split: str) -> TensorDataset:
     path = Path(cfg.name).expanduser() if cfg.name else None
     if path is not None and _is_pair_folder(path):
@@ -321,7 +319,6 @@ def _equal_length(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch
     return grow(a), grow(b)
 
 
-@register_loader("unpaired")
 def load_unpaired(cfg: DataConfig, split: str) -> TensorDataset:
     spec = parse_domains(cfg.name)
     root = Path(cfg.name).expanduser() if cfg.name else Path("")
@@ -389,17 +386,8 @@ def load_unpaired(cfg: DataConfig, split: str) -> TensorDataset:
 # ----------------------------------------------------------------------------- writer
 
 
-def _register_writer() -> None:
-    from ..outputs import _WRITERS, register_writer
+def write_paired(samples, path, info, labels=None) -> None:
+    """Outputs of image-to-image models are images: written as the image writer does (.png grid or .npz)."""
+    from ..outputs import write_images
 
-    if "paired" in _WRITERS:
-        return
-
-    def write(samples, path, info, labels=None):
-        _WRITERS["image"](samples, path, replace(info, modality="image"), labels)
-
-    register_writer("paired")(write)
-    register_writer("unpaired")(write)
-
-
-_register_writer()
+    write_images(samples, path, replace(info, modality="image"), labels)

@@ -3,7 +3,7 @@ built-in UCI Adult (``data.name=adult``).
 
 The training split is read, its column types are inferred (overridden by ``data.schema``: a YAML file or
 ``"col=kind,..."``) and its encodings fitted; both splits are then turned into *codes* (see
-``genlab/tabular/codes.py``): ``x`` float64 (rows, columns). The fitted schema goes into
+``genlab/data/tabular/codes.py``): ``x`` float64 (rows, columns). The fitted schema goes into
 ``DataInfo.meta`` so a trained model can write records without the data. The test split is the
 ``data.test`` file when given, else ``adult.test`` for Adult, ``NAME.test`` beside a UCI ``NAME.data``
 file, else a ``val_fraction`` holdout (``val_fraction=0``: none, every row trains). The split, the columns
@@ -20,13 +20,13 @@ import torch
 
 from ..config import DataConfig
 from ..errors import DataError
-from ..tabular.codes import to_codes, typed_frame
-from ..tabular.constraints import check_data
-from ..tabular.io import read_table
-from ..tabular.schema import infer_schema, parse_overrides
-from . import download, register_loader
+from .tabular.codes import to_codes, typed_frame
+from .tabular.constraints import check_data
+from .tabular.io import read_table
+from .tabular.schema import infer_schema, parse_overrides
+from . import download
 from .base import DataInfo, TensorDataset
-from .images import _holdout
+from .images import holdout_indices
 
 ADULT_FILES = ("adult.data", "adult.test", "adult.names")
 # the UCI archive's canonical files (SHA-256); registered with the downloader like the image mirrors
@@ -107,8 +107,8 @@ def _read_splits(cfg: DataConfig, names: list[str] | None = None) -> tuple:
     elif cfg.val_fraction == 0 or len(df) < 2:
         source = "none (data.val_fraction=0: every row trains)" if cfg.val_fraction == 0 else "none (a one-row table)"
     else:
-        test_df = df.iloc[_holdout(len(df), cfg.val_fraction, "test")]
-        df = df.iloc[_holdout(len(df), cfg.val_fraction, "train")]
+        test_df = df.iloc[holdout_indices(len(df), cfg.val_fraction, "test")]
+        df = df.iloc[holdout_indices(len(df), cfg.val_fraction, "train")]
         source = (f"a seeded {cfg.val_fraction:g} holdout of the file (set data.val_fraction=0 to train on every row, "
                   f"or give a test table with data.test)")
     if cfg.limit:
@@ -146,7 +146,6 @@ def prepare_table(cfg: DataConfig) -> tuple:
     return _CACHE[key]
 
 
-@register_loader("table")
 def load_table(cfg: DataConfig, split: str) -> TensorDataset:
     """The ``split`` of table ``cfg.name`` as codes ``x`` (rows, columns) with the schema in ``info.meta``."""
     schema, train, test, _, _ = prepare_table(cfg)

@@ -21,10 +21,8 @@ import torch
 
 from ..config import DataConfig
 from ..errors import ConfigError, DataError
-from ..outputs import register_writer
-from . import register_loader
 from .base import Batch, DataInfo, TensorDataset
-from .images import _holdout
+from .images import holdout_indices
 
 
 def _byte_alphabet() -> list[str]:
@@ -131,7 +129,7 @@ def text_files(path: Path, empty_hint: str = "give a UTF-8 text file or a folder
     raise DataError(missing.format(path=str(path)))
 
 
-def _read_text(p: Path) -> str:
+def read_text_file(p: Path) -> str:
     raw = p.read_bytes()
     if b"\x00" in raw:
         raise DataError(f"{p} is a binary file (it holds NUL bytes), not text; give UTF-8 text files only")
@@ -157,7 +155,7 @@ def _split_texts(texts: list[str], documents: str, val_fraction: float) -> dict[
     if len(docs) < 2:
         raise DataError(f"data.documents={documents} needs at least 2 non-empty documents to hold some out for "
                         f"validation, found {len(docs)}; use data.documents=stream for one long text")
-    return {s: _join([docs[i] for i in _holdout(len(docs), val_fraction, s)]) for s in ("train", "test")}
+    return {s: _join([docs[i] for i in holdout_indices(len(docs), val_fraction, s)]) for s in ("train", "test")}
 
 
 def _signature(files: list[Path]) -> tuple:
@@ -167,7 +165,7 @@ def _signature(files: list[Path]) -> tuple:
 @functools.lru_cache(maxsize=4)
 def _encoded(signature: tuple, documents: str, val_fraction: float, kind: str, vocab_size: int):
     """Tokenizer and token streams of both splits; cached so that loading train and test reads once."""
-    texts = [_read_text(Path(p)) for p, _, _ in signature]
+    texts = [read_text_file(Path(p)) for p, _, _ in signature]
     if not any(t.strip() for t in texts):
         names = signature[0][0] if len(signature) == 1 else f"all {len(signature)} files"
         raise DataError(f"{names} holds no text (empty or whitespace only)")
@@ -199,7 +197,6 @@ def window_transform(stream: torch.Tensor, block_size: int, shift: bool):
     return transform
 
 
-@register_loader("text")
 def load_text(cfg: DataConfig, split: str) -> TensorDataset:
     """Split ``split`` of the text at ``cfg.name`` as windows of ``cfg.block_size`` tokens."""
     files = text_files(Path(cfg.name).expanduser())
@@ -222,7 +219,6 @@ def load_text(cfg: DataConfig, split: str) -> TensorDataset:
 # ----------------------------------------------------------------------------- writing samples
 
 
-@register_writer("text")
 def write_text(samples: list[str], path: Path, info: DataInfo, labels=None) -> None:
     """Text samples to a ``.txt`` file (or stdout for ``-``), separated by ``----- sample i -----`` lines."""
     if isinstance(samples, str):

@@ -21,10 +21,8 @@ import torch
 
 from ..config import DataConfig
 from ..errors import ConfigError, DataError
-from ..outputs import register_writer
-from . import register_loader
 from .base import DataInfo, TensorDataset, read_npz
-from .images import _holdout
+from .images import holdout_indices
 
 TOY_SIZES = {"train": 50_000, "test": 5_000}
 TOY_SEEDS = {"train": 0, "test": 1}
@@ -63,7 +61,7 @@ def _npz_vectors(path: Path, cfg: DataConfig, split: str):
         raise DataError(f"{path}: labels {ky!r} must be non-negative integers, one per row of {kx!r} ({len(x)}); "
                         f"got shape {y.shape}, dtype {y.dtype}")
     if not has_test:
-        idx = _holdout(len(x), cfg.val_fraction, split)
+        idx = holdout_indices(len(x), cfg.val_fraction, split)
         x, y = x[torch.from_numpy(idx)], (y[idx] if y is not None else None)
     if y is None:
         return x, None, None
@@ -85,7 +83,6 @@ def _check_rows(x: np.ndarray, path: Path) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(x))
 
 
-@register_loader("vector")
 def load_vectors(cfg: DataConfig, split: str) -> TensorDataset:
     """The ``split`` of vector dataset ``cfg.name`` as x: float32 (N, D) and, when labelled, y: int64 (N,)."""
     for key, default in (("image_size", None), ("channels", None), ("binarize", "none")):
@@ -106,7 +103,7 @@ def load_vectors(cfg: DataConfig, split: str) -> TensorDataset:
                 x = _check_rows(np.load(path, allow_pickle=False), path)
             except (OSError, ValueError) as e:
                 raise DataError(f"could not read {path}: {e}") from None
-            x, y, classes = x[torch.from_numpy(_holdout(len(x), cfg.val_fraction, split))], None, None
+            x, y, classes = x[torch.from_numpy(holdout_indices(len(x), cfg.val_fraction, split))], None, None
         elif path.is_file() and path.suffix.lower() == ".npz":
             x, y, classes = _npz_vectors(path, cfg, split)
         elif path.exists():
@@ -122,7 +119,6 @@ def load_vectors(cfg: DataConfig, split: str) -> TensorDataset:
     return TensorDataset(tensors, info)
 
 
-@register_writer("vector")
 def write_vectors(samples: torch.Tensor, path: Path, info: DataInfo, labels=None) -> None:
     """``.npz`` (arrays ``x`` and ``y``; for 2-D data also a scatter plot beside it, same name ``.png``),
     ``.csv`` (one row per sample, header x0, x1, ..., label) or ``.png`` (scatter plot, 2-D data only)."""
@@ -141,7 +137,7 @@ def write_vectors(samples: torch.Tensor, path: Path, info: DataInfo, labels=None
     elif suffix == ".png":
         if x.shape[1] != 2:
             raise ConfigError(f"a scatter plot needs 2-D samples, these have {x.shape[1]} dimensions; write .npz or .csv")
-        from ..eval.plots2d import scatter_2d
+        from ..plots2d import scatter_2d
 
         scatter_2d(x, path, centers=info.meta.get("modes"), std=info.meta.get("mode_std"), title=info.name or None)
     else:

@@ -18,11 +18,9 @@ import torch
 
 from ..config import DataConfig
 from ..errors import ConfigError, DataError
-from ..outputs import register_writer
-from . import register_loader
 from .base import DataInfo, TensorDataset
-from .images import _holdout
-from .text import _read_text
+from .images import holdout_indices
+from .text import read_text_file
 
 PAD, EOS = 0, 1
 _WORD = re.compile(r"[a-z]+(?:'[a-z]+)*")
@@ -35,7 +33,7 @@ def read_items(name: str) -> tuple[list[str], str]:
     if not path.is_file():
         raise DataError(f"word data {name!r} not found: give a text file with one item per line, "
                         "or words:FILE for the distinct words of a text file")
-    text = _read_text(path)
+    text = read_text_file(path)
     items = sorted(set(_WORD.findall(text.lower()))) if words else [s.strip() for s in text.splitlines() if s.strip()]
     if len(items) < 2:
         raise DataError(f"{path} holds {len(items)} item(s); need at least 2 (one per line)")
@@ -72,7 +70,6 @@ def to_text(ids: torch.Tensor, vocab: str) -> list[str]:
     return ["".join(table[row]) for row in ids]
 
 
-@register_loader("words")
 def load_words(cfg: DataConfig, split: str) -> TensorDataset:
     items, name = read_items(cfg.name)
     longest = max(len(s) for s in items)
@@ -80,14 +77,13 @@ def load_words(cfg: DataConfig, split: str) -> TensorDataset:
         raise DataError(f"the longest item of {cfg.name} has {longest} characters, more than data.block_size="
                         f"{cfg.block_size}; raise data.block_size or shorten the lines")
     vocab = "".join(sorted({c for s in items for c in s}))
-    idx = _holdout(len(items), cfg.val_fraction, split)
+    idx = holdout_indices(len(items), cfg.val_fraction, split)
     if cfg.limit and split == "train":
         idx = idx[: cfg.limit]
     x = to_ids([items[i] for i in idx], vocab, longest + 1)
     return TensorDataset({"x": x}, DataInfo("words", (longest + 1,), name=name, meta={"vocab": vocab}))
 
 
-@register_writer("words")
 def write_words(samples, path: Path, info: DataInfo, labels=None) -> None:
     """Items (strings, or token ids) one per line to ``.txt``, or as a string array to ``.npz``."""
     if isinstance(samples, torch.Tensor):

@@ -1,8 +1,8 @@
 """Evaluation of trained runs: one evaluator per data modality, an ``eval.json`` and an HTML report.
 
 ``genlab.evaluate(run)`` (``genlab/api.py``, and ``genlab evaluate RUN``) loads the run, hands it to the
-evaluator registered for its modality (images: ``image_runs.py``, text: ``text_runs.py``, tables:
-``genlab/tabular/evaluate.py``; others: ``likelihood_runs.py``) and writes ``eval.json`` and ``report.html``
+evaluator its kind of data names in ``genlab/modalities/`` (images: ``image_runs.py``, text: ``text_runs.py``,
+tables: ``tabular/evaluate.py``; others: ``likelihood_runs.py``) and writes ``eval.json`` and ``report.html``
 next to the weights. Metrics themselves are pure functions in ``metrics.py``.
 """
 from __future__ import annotations
@@ -10,27 +10,12 @@ from __future__ import annotations
 from typing import Callable
 
 
-_EVALUATORS: dict[str, Callable] = {}
-
-
-def register_evaluator(modality: str):
-    """Register ``fn(model, run_dir, data_cfg, **options) -> dict`` (JSON-ready, with sample counts)."""
-
-    def deco(fn):
-        _EVALUATORS[modality] = fn
-        return fn
-
-    return deco
-
-
 def get_evaluator(modality: str) -> Callable:
-    from . import image_runs, music, text_runs  # noqa: F401  (register the image, music, audio and text evaluators)
+    """``fn(model, run_dir, data_cfg, **options) -> dict`` (JSON-ready, with sample counts) for ``modality``:
+    the evaluator its record in ``genlab/modalities/`` names (held-out likelihood when it names none)."""
+    from ..modalities import get_modality
 
-    if modality not in _EVALUATORS:
-        from .likelihood_runs import evaluate_likelihood_run
-
-        return evaluate_likelihood_run
-    return _EVALUATORS[modality]
+    return get_modality(modality).resolve("evaluator")
 
 
 def data_config_for(run_config: dict, data: str | None, root: str | None):
@@ -45,4 +30,4 @@ def data_config_for(run_config: dict, data: str | None, root: str | None):
     return from_dict(DataConfig, d, "data")
 
 
-__all__ = ["register_evaluator", "get_evaluator", "data_config_for"]
+__all__ = ["get_evaluator", "data_config_for"]

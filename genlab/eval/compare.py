@@ -8,24 +8,35 @@ from pathlib import Path
 from ..errors import ConfigError
 
 
-def compare_runs(runs: list, *, data=None, root=None, n=10_000, seed=0, nll_samples=None, nll_limit=None, echo=print,
-                 features: str = "genlab", weights=None, test=None):
+def compare_runs(runs: list, *, data=None, root=None, n=10_000, seed=0, echo=print, **options) -> list[dict]:
+    """Load ``runs`` and hand them to the ``compare`` function their kind of data names in
+    ``genlab/modalities/`` (all runs must be of one kind); ``options`` are passed on."""
     from . import data_config_for
-    from .image_runs import compare_image_runs, format_table, summary
+    from ..modalities import get_modality
     from ..training import checkpoint as ck
     from ..training import load
 
     if n < 1:
         raise ConfigError(f"-n must be a positive number of samples, got {n}")
     models = [load(r) for r in runs]
-    if all(m.info.modality == "table" for m in models):  # tables: genlab/tabular/compare.py
-        from ..tabular.compare import compare_table_runs
-
-        return compare_table_runs(models, runs, data_config_for(ck.read_run_config(runs[0]), data, root), n=n,
-                                  seed=seed, test=test, echo=echo)
-    if any(m.info.modality != "image" for m in models):
-        raise ConfigError("genlab compare works on image runs or on table runs, not a mix; evaluate text runs one by one")
+    kinds = sorted({m.info.modality for m in models})
+    if len(kinds) > 1:
+        raise ConfigError(f"genlab compare puts runs of one kind of data on one leaderboard; these are {' and '.join(kinds)} runs")
+    fn = get_modality(kinds[0]).resolve("compare")
+    if fn is None:
+        raise ConfigError(f"genlab compare works on image runs or on table runs, not {kinds[0]} runs; evaluate those "
+                          "one by one with genlab evaluate")
     data_cfg = data_config_for(ck.read_run_config(runs[0]), data, root)
+    return fn(models, runs, data_cfg, n=n, seed=seed, echo=echo, **options)
+
+
+def compare_images(models: list, runs: list, data_cfg, *, n: int = 10_000, seed: int = 0, echo=print,
+                   nll_samples=None, nll_limit=None, features: str = "genlab", weights=None, test=None) -> list[dict]:
+    """Image runs on one leaderboard (with the real-data and nearest-neighbour-copy reference rows), printed."""
+    from .image_runs import compare_image_runs, format_table, summary
+
+    if test is not None:
+        raise ConfigError("--test names a held-out table file; image runs are compared on their data's test split")
     rows = compare_image_runs(models, runs, data_cfg, n=n, seed=seed, nll_samples=nll_samples, nll_limit=nll_limit,
                               log=echo, features=features, weights=weights)
     echo(format_table([summary(r) for r in rows]))
@@ -33,13 +44,15 @@ def compare_runs(runs: list, *, data=None, root=None, n=10_000, seed=0, nll_samp
 
 
 def write_comparison(rows: list[dict], output: Path) -> None:
+    """The leaderboard page (HTML, JSON beside it) of the rows' kind of data."""
+    from ..modalities import get_modality
+
+    kind = rows[0].get("modality", "image") if rows else "image"
+    get_modality(kind).resolve("comparison_page")(rows, Path(output))
+
+
+def write_image_comparison(rows: list[dict], output: Path) -> None:
     from . import report as R
-    from .image_runs import summary
-
-    if rows and rows[0].get("modality") == "table":  # tables: genlab/tabular/compare.py
-        from ..tabular.compare import write_table_comparison
-
-        return write_table_comparison(rows, Path(output))
 
     output.parent.mkdir(parents=True, exist_ok=True)
     grids = "".join(f"<div style='display:inline-block;margin:6px'><b>{html.escape(str(r['model']))}</b><br>"
@@ -53,7 +66,7 @@ def leaderboard_html(rows: list[dict]) -> str:
     """The comparison table with best / tie marks and 95% intervals, the reference rows' sample counts and
     provenance, and the legend of every column."""
     from . import report as R
-    from .image_runs import _fmt, mark_ties, summary
+    from .image_runs import format_value, mark_ties, summary
 
     summ = [summary(r) for r in rows]
     marks = mark_ties(summ)
@@ -65,10 +78,10 @@ def leaderboard_html(rows: list[dict]) -> str:
         for c in cols:
             v = r.get(c)
             ci = (r["_ci"].get(c) or {}).get("ci")
-            tip = f" title='95% interval [{_fmt(ci[0])}, {_fmt(ci[1])}]'" if ci else ""
+            tip = f" title='95% interval [{format_value(ci[0])}, {format_value(ci[1])}]'" if ci else ""
             cls = ' class="flag"' if v is True and "flag" in c else ""
-            sub = f"<br><small>[{_fmt(ci[0])}, {_fmt(ci[1])}]</small>" if ci else ""
-            cells.append(f"<td{cls}{tip}>{html.escape(_fmt(v) + marks[i].get(c, ''))}{sub}</td>")
+            sub = f"<br><small>[{format_value(ci[0])}, {format_value(ci[1])}]</small>" if ci else ""
+            cells.append(f"<td{cls}{tip}>{html.escape(format_value(v) + marks[i].get(c, ''))}{sub}</td>")
         body += "<tr>" + "".join(cells) + "</tr>"
     refs = ""
     for row in rows:

@@ -15,6 +15,7 @@ never pickle.
 """
 from __future__ import annotations
 
+import contextlib
 import datetime
 import hashlib
 import json
@@ -26,6 +27,8 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from . import progress
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets" / "features"
 SHIPPED = ("mnist", "fashion-mnist")
@@ -95,10 +98,13 @@ class FeatureNet(nn.Module):
         self.eval()
         dev = next(self.parameters()).device
         feats, logits = [], []
-        for s in range(0, len(x), batch_size):
-            f = self.features(x[s : s + batch_size].to(dev))
-            feats.append(f.cpu())
-            logits.append(self.head(f).cpu())
+        with progress.bar(len(x), "features", unit="image") if len(x) > batch_size else contextlib.nullcontext() as bar:
+            for s in range(0, len(x), batch_size):
+                f = self.features(x[s : s + batch_size].to(dev))
+                feats.append(f.cpu())
+                logits.append(self.head(f).cpu())
+                if bar is not None:
+                    bar.update(len(f))
         self.train(was_training)
         d, k = self.config["feat_dim"], self.config["num_classes"]
         return (torch.cat(feats) if feats else torch.empty(0, d)), (torch.cat(logits) if logits else torch.empty(0, k))
@@ -165,6 +171,7 @@ def train_feature_net(train_x, train_y, test_x=None, test_y=None, *, epochs: int
     steps = epochs * per_epoch
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda i: max(0.0, 1 - i / steps))
     t0, c0 = time.time(), time.process_time()
+    bar = progress.bar(steps, "training the feature extractor", unit="step")
     for ep in range(epochs):
         net.train()
         perm = torch.randperm(len(train_x), generator=g)
@@ -178,8 +185,11 @@ def train_feature_net(train_x, train_y, test_x=None, test_y=None, *, epochs: int
             opt.step()
             sched.step()
             total += float(loss.detach()) * len(idx)
+            bar.update(1)
+        bar.set_postfix(epoch=f"{ep + 1}/{epochs}", loss=f"{total / len(train_x):.4f}", refresh=False)
         if log:
             log(f"epoch {ep + 1}/{epochs}: loss {total / len(train_x):.4f} ({time.time() - t0:.0f}s)")
+    bar.close()
     net.eval()
     acc = accuracy(net, test_x, test_y)
     net.meta = dict(
@@ -281,6 +291,7 @@ def get_feature_extractor(data, *, test_data=None, device: str = "cpu", cache: s
     x, y = data.tensors.get("x"), data.tensors.get("y")
     name = ALIASES.get(data.info.name, data.info.name)
     if name in SHIPPED and x is not None and tuple(x.shape[1:]) == (1, 28, 28):
+        progress.stage(f"feature extractor: the shipped one for {name}")
         return load_feature_net(ASSETS / f"{name}.safetensors", device)
     if x is None or x.dim() != 4:
         raise ValueError("a feature extractor can only be trained on image data (tensor 'x' of shape (N, C, H, W))")
@@ -296,9 +307,14 @@ def get_feature_extractor(data, *, test_data=None, device: str = "cpu", cache: s
         except (OSError, ValueError, KeyError, RuntimeError):
             net = None  # unreadable cache entry: retrain and overwrite it
         if net is not None and net.meta.get("cache_key") == key:
+            progress.stage(f"feature extractor: trained before for {data.info.name}, cached in {path}")
             return net
     tx = test_data.tensors["x"] if test_data is not None else None
     ty = test_data.tensors["y"] if test_data is not None else None
+    per_epoch = math.ceil(len(x) * (1 if test_data is not None else 0.9) / settings["batch_size"])
+    steps = max(settings["epochs"], math.ceil(settings["min_steps"] / per_epoch)) * per_epoch
+    progress.stage(f"feature extractor: training one for {data.info.name} ({len(x):,} images, {steps:,} steps; "
+                   f"done once, then cached in {path.parent})")
     net = train_feature_net(x, y, tx, ty, num_classes=data.info.num_classes, device=device, log=log, **settings)
     save_feature_net(net, path, dataset=data.info.name, cache_key=key)
     return net

@@ -12,7 +12,7 @@ import torch
 
 from ..data import load_data
 from ..errors import ConfigError, DataError
-from . import register_evaluator
+from . import progress
 from .inception import make_extractor
 from .images import evaluate_samples
 from .likelihood_runs import test_nll
@@ -25,8 +25,13 @@ def draw_samples(model, n: int, seed: int = 0, batch: int = 500) -> tuple[torch.
     """``n`` samples in batches (labels spread evenly over classes for conditional models), checked for NaN."""
     gen = torch.Generator(device=model.device).manual_seed(seed)
     labels = torch.arange(n, device=model.device) % model.info.num_classes if model.conditional else None
-    chunks = [model.sample(min(batch, n - i), labels=None if labels is None else labels[i:i + batch], generator=gen).cpu()
-              for i in range(0, n, batch)]
+    progress.stage(f"drawing {n:,} samples from {model.name}")
+    chunks = []
+    with progress.bar(n, f"sampling {model.name}", unit="sample") as bar:
+        for i in range(0, n, batch):
+            chunks.append(model.sample(min(batch, n - i), labels=None if labels is None else labels[i:i + batch],
+                                       generator=gen).cpu())
+            bar.update(len(chunks[-1]))
     x = torch.cat(chunks)
     if not torch.isfinite(x).all():
         raise ConfigError(f"model {model.name!r} produced NaN or infinite samples; nothing was written")
@@ -113,7 +118,6 @@ def evaluate_image_run(model, run_dir, data_cfg, *, n: int = 10_000, nll_samples
     return result
 
 
-register_evaluator("image")(evaluate_image_run)
 
 
 @torch.no_grad()
@@ -238,7 +242,7 @@ HIGHER_BETTER = ("is", "precision", "recall", "coverage", "classes", "birthday_s
 
 
 def _ci_text(ci) -> str:
-    return f"[{_fmt(ci[0])}, {_fmt(ci[1])}]" if ci else ""
+    return f"[{format_value(ci[0])}, {format_value(ci[1])}]" if ci else ""
 
 
 def mark_ties(rows: list[dict], z: float = 1.959963984540054) -> list[dict]:
@@ -274,7 +278,7 @@ def format_table(rows: list[dict]) -> str:
 
     cols = [c for c in rows[0] if not c.startswith("_")]
     marks = mark_ties(rows)
-    cells = [[_fmt(r.get(c)) + marks[i].get(c, "") for c in cols] for i, r in enumerate(rows)]
+    cells = [[format_value(r.get(c)) + marks[i].get(c, "") for c in cols] for i, r in enumerate(rows)]
     widths = [max(len(c), *(len(x[i]) for x in cells)) for i, c in enumerate(cols)]
     line = lambda vals: "  ".join(v.rjust(w) if i else v.ljust(w) for i, (v, w) in enumerate(zip(vals, widths)))  # noqa: E731
     out = [line(cols), line(["-" * w for w in widths])] + [line(c) for c in cells]
@@ -309,18 +313,18 @@ def format_metric_lines(row: dict) -> str:
                 lines.append(f"  {'likelihood':<17} not shown: {row['_likelihood_reason']}")
             continue
         what, direction, scale, _ = LEGEND.get(c, ("", "", "", ""))
-        val = _fmt(v)
+        val = format_value(v)
         if c == "birthday_support" and isinstance(v, float) and math.isinf(v):
             val = "inf (no near-duplicate pair among the samples)"
         desc = "; ".join(b for b in (direction, what) if b)
-        real = f"real {_fmt(base[c])}" if base.get(c) is not None and c not in ("likelihood",) else ""
+        real = f"real {format_value(base[c])}" if base.get(c) is not None and c not in ("likelihood",) else ""
         lines.append(f"  {c:<17} {val:>9} {_ci_text((ci.get(c) or {}).get('ci')):<22} {real:<14} {desc}")
     if row.get("_baseline_note"):
         lines.append(f"  note: {row['_baseline_note']}")
     return "\n".join(lines)
 
 
-def _fmt(v) -> str:
+def format_value(v) -> str:
     if v is None:
         return "-"
     if isinstance(v, bool):
@@ -330,3 +334,8 @@ def _fmt(v) -> str:
             return "inf"
         return f"{v:.3g}" if abs(v) >= 1000 or abs(v) < 0.01 and v != 0 else f"{v:.3f}"
     return str(v)
+
+
+def terminal_summary(result: dict) -> str:
+    """The headline row of one evaluated image run, as ``genlab compare`` prints its rows."""
+    return format_table([summary(result)])

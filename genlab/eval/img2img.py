@@ -23,7 +23,6 @@ from ..data import load_data
 from ..data.paired import random_masks, upscale_bicubic
 from ..errors import ConfigError, DataError
 from . import metrics as M
-from . import register_evaluator
 from .features import FeatureNet
 
 MASKS = ("centre", "random-box", "strokes")
@@ -269,5 +268,3 @@ def evaluate_img2img_run(model, run_dir, data_cfg, *, n: int = 10_000, seed: int
     return result
 
 
-register_evaluator("paired")(evaluate_img2img_run)
-register_evaluator("unpaired")(evaluate_img2img_run)

@@ -7,6 +7,7 @@ import torch
 
 from ..data import load_data
 from ..errors import ConfigError
+from . import progress
 from .metrics import nll_report
 
 
@@ -88,13 +89,19 @@ def test_nll(model, test_ds, nll_samples: int | None = None, batch_size: int = 2
     values = []
     seen = 0
     label = None
+    total = min(len(test_ds), limit) if limit else len(test_ds)
+    progress.stage(f"held-out likelihood of {model.name} on {total:,} test examples"
+                   + (f" ({nll_samples} importance samples each)" if kwargs else ""))
+    bar = progress.bar(total, f"likelihood ({model.name})", unit="example")
     for batch in test_ds.batches(batch_size, shuffle=False, drop_last=False, device=model.device):
         if label is None:
             label = likelihood_label(model, batch, nll_samples)
         values.append(-model.log_likelihood(batch, **kwargs).double().cpu())
         seen += len(values[-1])
+        bar.update(min(len(values[-1]), total - bar.n))
         if limit and seen >= limit:
             break
+    bar.close()
     nats = torch.cat(values)[:limit]
     dims = math.prod(model.info.shape)
     return {**(label or likelihood_label(model, None, nll_samples)), **nll_report(nats, dims)}

@@ -23,7 +23,6 @@ import math
 import numpy as np
 import torch
 
-from . import register_evaluator
 
 # Krumhansl & Kessler (1982) probe-tone profiles, C major and C minor
 MAJOR = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
@@ -124,7 +123,6 @@ def stats_table(rows: dict[str, dict]) -> str:
 # ----------------------------------------------------------------------------- music runs
 
 
-@register_evaluator("music")
 def evaluate_music_run(model, run_dir, data_cfg, *, n: int = 16, seed: int = 0, length: int | None = None, **_) -> dict:
     """Held-out NLL (nats per token; per time step for the four-voice grid) and statistics of ``n`` generated
     pieces against the held-out pieces."""
@@ -183,7 +181,6 @@ def log_mel(wave: np.ndarray, sample_rate: int, n_mels: int = 40, n_fft: int = 5
     return np.log(bank @ power + 1e-6).T
 
 
-@register_evaluator("audio")
 def evaluate_audio_run(model, run_dir, data_cfg, *, n: int = 8, seed: int = 0, length: int | None = None,
                        nll_limit: int | None = None, **_) -> dict:
     """Bits per sample on held-out windows, log-mel distance of ``n`` generated clips to held-out clips, and

@@ -138,7 +138,7 @@ def legend_html(cols) -> str:
 
 
 def table_html(rows: list[dict]) -> str:
-    from .image_runs import _fmt
+    from .image_runs import format_value
 
     cols = [c for c in rows[0] if not c.startswith("_")] if rows else []
     head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
@@ -148,7 +148,7 @@ def table_html(rows: list[dict]) -> str:
         for c in cols:
             v = r.get(c)
             cls = ' class="flag"' if v is True and "flag" in c else ""
-            cells.append(f"<td{cls}>{html.escape(_fmt(v))}</td>")
+            cells.append(f"<td{cls}>{html.escape(format_value(v))}</td>")
         body += "<tr>" + "".join(cells) + "</tr>"
     return f"<table><tr>{head}</tr>{body}</table>"
 
@@ -190,7 +190,7 @@ def write_atomic(path: Path, text: str) -> None:
 def image_metric_sections(result: dict) -> list[tuple[str, str]]:
     """The HTML sections explaining an image evaluation: one table row per metric (value, interval, n,
     legend), the feature space, the reference and its sample counts, the likelihood label and caveats."""
-    from .image_runs import _fmt, summary, summary_ci
+    from .image_runs import format_value, summary, summary_ci
 
     row = summary(result)
     ci = summary_ci(result)
@@ -199,9 +199,9 @@ def image_metric_sections(result: dict) -> list[tuple[str, str]]:
         if c.startswith("_") or c in ("model",):
             continue
         iv = ci.get(c, {}).get("ci")
-        iv_s = f"[{_fmt(iv[0])}, {_fmt(iv[1])}]" if iv else ""
+        iv_s = f"[{format_value(iv[0])}, {format_value(iv[1])}]" if iv else ""
         what, direction, scale, interval = LEGEND.get(c, ("", "", "", ""))
-        body += (f"<tr><td>{html.escape(c)}</td><td>{html.escape(_fmt(v))}</td><td>{html.escape(iv_s)}</td>"
+        body += (f"<tr><td>{html.escape(c)}</td><td>{html.escape(format_value(v))}</td><td>{html.escape(iv_s)}</td>"
                  + "".join(f"<td style='text-align:left'>{html.escape(x)}</td>" for x in (what, direction, scale, interval))
                  + "</tr>")
     level = result.get("level", 0.95)
@@ -238,7 +238,7 @@ def image_metric_sections(result: dict) -> list[tuple[str, str]]:
                "<li>Intervals for precision, recall, density, coverage and classes cover the sampling of the "
                "generated images with the reference set fixed; FID and KID intervals resample both sets.</li>"
                f"<li>The copy test (measured per-image false-positive rate on held-out real images "
-               f"{_fmt(mem.get('measured_fpr'))}, expected {_fmt(mem.get('expected_fraction'))}) finds copies that "
+               f"{format_value(mem.get('measured_fpr'))}, expected {format_value(mem.get('expected_fraction'))}) finds copies that "
                "are exact, noisy or shifted by a pixel; it cannot see copies that are cropped, rescaled, "
                "recoloured or assembled from parts of several training images.</li>"
                "<li>The birthday support assumes samples spread evenly over their support; it is only meaningful "

@@ -7,6 +7,13 @@ from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
 
+def normal_init_(w: torch.Tensor, mean: float, std: float) -> None:
+    """``nn.init.normal_``, skipped on the meta device: a model built there only to measure its size needs no
+    values, and PyTorch's meta ``normal_`` imports the compiler stack (about 2 CPU-s at ``genlab sample``)."""
+    if not w.is_meta:
+        nn.init.normal_(w, mean, std)
+
+
 def num_stages(size: int, max_stages: int = 4) -> int:
     """How many stride-2 stages take ``size`` down to a grid of at least 4 pixels (28 -> 2, 32 -> 3, 64 -> 4)."""
     k = 0
@@ -19,7 +26,7 @@ def activation(name: str) -> nn.Module:
     return {"relu": nn.ReLU(), "lrelu": nn.LeakyReLU(0.2), "silu": nn.SiLU(), "tanh": nn.Tanh(), "elu": nn.ELU()}[name]
 
 
-def _norm(kind: str, ch: int) -> nn.Module:
+def norm_layer(kind: str, ch: int) -> nn.Module:
     if kind == "batch":
         return nn.BatchNorm2d(ch)
     if kind == "group":
@@ -27,7 +34,7 @@ def _norm(kind: str, ch: int) -> nn.Module:
     return nn.Identity()
 
 
-def _maybe_sn(layer: nn.Module, spectral: bool) -> nn.Module:
+def maybe_spectral_norm(layer: nn.Module, spectral: bool) -> nn.Module:
     return spectral_norm(layer) if spectral else layer
 
 
@@ -36,7 +43,7 @@ class MLP(nn.Sequential):
                  dropout: float = 0.0):
         layers: list[nn.Module] = []
         for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
-            layers.append(_maybe_sn(nn.Linear(a, b), spectral))
+            layers.append(maybe_spectral_norm(nn.Linear(a, b), spectral))
             if i < len(sizes) - 2:
                 layers.append(activation(act))
                 if dropout:
@@ -59,13 +66,13 @@ class ConvEncoder(nn.Module):
         for i in range(max(stages, 1)):
             out = width * 2**i
             stride = 2 if i < stages else 1
-            layers += [_maybe_sn(nn.Conv2d(ch, out, 4 if stride == 2 else 3, stride, 1), spectral)]
-            layers += [_norm(norm if (i > 0 or first_norm) else "none", out), activation(act)]
+            layers += [maybe_spectral_norm(nn.Conv2d(ch, out, 4 if stride == 2 else 3, stride, 1), spectral)]
+            layers += [norm_layer(norm if (i > 0 or first_norm) else "none", out), activation(act)]
             ch = out
         self.net = nn.Sequential(*layers)
         self.grid = (h // 2**stages, w // 2**stages)
         self.flat = ch * self.grid[0] * self.grid[1]
-        self.out = _maybe_sn(nn.Linear(self.flat, out_dim), spectral)
+        self.out = maybe_spectral_norm(nn.Linear(self.flat, out_dim), spectral)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x).flatten(1)
@@ -86,7 +93,7 @@ class ConvDecoder(nn.Module):
         self.grid = (h // 2**stages, w // 2**stages)
         self.ch0 = width * 2 ** (n - 1)
         self.fc = nn.Sequential(nn.Linear(in_dim, self.ch0 * self.grid[0] * self.grid[1]))
-        self.fc_act = nn.Sequential(_norm(norm, self.ch0), activation(act))
+        self.fc_act = nn.Sequential(norm_layer(norm, self.ch0), activation(act))
         layers: list[nn.Module] = []
         ch = self.ch0
         for i in range(n - 1, -1, -1):
@@ -97,7 +104,7 @@ class ConvDecoder(nn.Module):
             else:
                 layers.append(nn.Conv2d(ch, out, 3, 1, 1))
             if not last:
-                layers += [_norm(norm, out), activation(act)]
+                layers += [norm_layer(norm, out), activation(act)]
             ch = out
         self.net = nn.Sequential(*layers)
 

@@ -17,16 +17,17 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..errors import ConfigError, DataError, GenlabError, RunError
+from . import compare as C
 from . import pages
 from . import sampling as S
-from .cache import ModelCache, TooLarge
+from .cache import ModelCache, ResultCache, TooLarge
 from .limits import Limits
 from .runs import ALLOWED_FILES, BadRunId, NotFound, RunIndex, check_id
 
@@ -63,6 +64,7 @@ class Server:
         self.token = token
         self.limits = limits
         self.cache = ModelCache(limits.cache_models, limits.cache_bytes)
+        self.comparisons = ResultCache(limits.compare_cache)
         self.pool = ThreadPoolExecutor(limits.workers, thread_name_prefix="genlab-sample")
         self._busy = 0
         self._busy_lock = threading.Lock()
@@ -185,11 +187,9 @@ def build_app(root, token: str | None = None, limits: Limits | None = None, **li
         return pages.gallery(srv.index.list(), str(srv.index.root))
 
     @app.get("/compare", response_class=HTMLResponse, include_in_schema=False)
-    def compare(runs: str = ""):
-        ids = [r for r in runs.split(",") if r]
-        if not ids or len(ids) > 12:
-            raise ConfigError(f"give 1 to 12 runs to compare, as /compare?runs=a,b (got {len(ids)})")
-        return pages.compare_page([srv.index.summary(check_id(r)) for r in ids])
+    async def compare(runs: str = "", n: int | None = None, seed: int = Query(0, ge=0, le=2**63 - 1)):
+        summaries, result = await _comparison(srv, runs, n, seed)
+        return pages.compare_page(summaries, result)
 
     @app.get("/docs", response_class=HTMLResponse, include_in_schema=False)
     def docs():
@@ -264,12 +264,53 @@ def build_app(root, token: str | None = None, limits: Limits | None = None, **li
         name = f"samples-seed{body.seed}.{fmt}"
         return Response(data, media_type=S.MEDIA[fmt], headers={"Content-Disposition": f'inline; filename="{name}"'})
 
+    @api.get("/compare", summary="The leaderboard of runs on common samples, reference rows included "
+                                 "(as `genlab compare` prints it)")
+    async def compare_json(runs: str, n: int | None = None, seed: int = Query(0, ge=0, le=2**63 - 1)) -> dict:
+        return C.as_json((await _comparison(srv, runs, n, seed))[1])
+
     @api.get("/runs/{run_id:path}", summary="One run: config, status, metrics, capabilities, sampling options")
     def get_run(run_id: str) -> dict:
         return srv.run_info(run_id)
 
     app.include_router(api)
     return app
+
+
+async def _comparison(srv: Server, runs: str, n: int | None, seed: int) -> tuple[list[dict], dict]:
+    """The runs' summaries and their comparison (genlab.api.compare), computed in the worker pool on first
+    request and kept in the server's comparison cache, keyed by runs, n, seed and the runs' weight files."""
+    ids = [check_id(r) for r in runs.split(",") if r]
+    if not ids or len(ids) > 12:
+        raise ConfigError(f"give 1 to 12 runs to compare, as /compare?runs=a,b (got {len(ids)})")
+    n = min(srv.limits.compare_n, srv.limits.max_compare_n) if n is None else n
+    if n < 1:
+        raise ConfigError(f"n must be a positive number of samples per run, got {n}")
+    if n > srv.limits.max_compare_n:
+        raise S.Refused(f"n={n:,} samples per run is above this server's limit of {srv.limits.max_compare_n:,} "
+                        "for a comparison; ask for fewer, or run genlab compare yourself")
+    summaries = [srv.index.summary(r) for r in ids]
+    C.check_kinds(summaries)
+    dirs = [srv.index.resolve(r) for r in ids]
+    key = (tuple(ids), n, seed, tuple(C.stamp(srv.index.checkpoint_inside(d), d) for d in dirs))
+    fut = srv.comparisons.get(key, lambda: _submit(srv, lambda: C.compute(ids, dirs, n, seed)))
+    try:
+        return summaries, await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(fut)), srv.limits.timeout_s)
+    except asyncio.TimeoutError:
+        raise Timeout(f"the comparison takes longer than this server's limit of {srv.limits.timeout_s:g} s; it goes "
+                      "on in the background: ask again later (or ask for a smaller n)") from None
+
+
+def _submit(srv: Server, fn):
+    """``fn()`` started in the worker pool, counted against the queue limit (a concurrent future)."""
+    srv.take_slot()
+    try:
+        fut = srv.pool.submit(fn)
+    except BaseException:
+        srv.free_slot()
+        raise
+    fut.add_done_callback(srv.free_slot)
+    return fut
 
 
 async def _in_pool(srv: Server, loop, fn):

@@ -2,12 +2,14 @@
 
 A model is loaded on first use (``genlab.load``: config.json and safetensors weights, nothing executed from the
 run folder) and reloaded when its checkpoint changes (a run still training). A model whose weights alone
-exceed the byte bound is refused before loading.
+exceed the byte bound is refused before loading. Comparisons (``/compare``) are kept in a
+:class:`ResultCache` bounded by count.
 """
 from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -86,3 +88,40 @@ class ModelCache:
             if oldest == keep:
                 break
             del self._entries[oldest]
+
+
+class ResultCache:
+    """Computed results (comparisons) by key, least recently used evicted beyond ``max_items``. A key being
+    computed is shared: a second request for it waits on the same future instead of computing it again. A
+    failed computation is dropped, so asking again retries it."""
+
+    def __init__(self, max_items: int = 16):
+        self.max_items = max_items
+        self._items: OrderedDict[tuple, Future] = OrderedDict()
+        self._mutex = threading.Lock()
+        self.computed = 0  # computations started (tests read it)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def get(self, key: tuple, submit) -> Future:
+        """The future of ``key``: cached, in flight, or ``submit()`` (which starts the computation)."""
+        with self._mutex:
+            fut = self._items.get(key)
+            if fut is not None and not (fut.done() and (fut.cancelled() or fut.exception() is not None)):
+                self._items.move_to_end(key)
+                return fut
+            fut = submit()
+            self.computed += 1
+            self._items[key] = fut
+            done = [k for k, f in self._items.items() if f.done() and k != key]
+            while len(self._items) > self.max_items and done:  # only finished ones are evicted
+                del self._items[done.pop(0)]
+        fut.add_done_callback(lambda f: self._forget_failed(key, f))
+        return fut
+
+    def _forget_failed(self, key: tuple, fut: Future) -> None:
+        if fut.cancelled() or fut.exception() is not None:
+            with self._mutex:
+                if self._items.get(key) is fut:
+                    del self._items[key]

@@ -19,6 +19,9 @@ class Limits:
     queue: int = 32                  # sampling requests waiting or running at once; more are answered 429
     max_body: int = 64 * 1024        # bytes of a request body; more is answered 413
     max_runs: int = 5_000            # run folders listed
+    compare_n: int = 1_000           # samples per run of /compare when the request gives no n
+    max_compare_n: int = 10_000      # samples per run one /compare may ask for; more is answered 413
+    compare_cache: int = 16          # comparisons kept (least recently used evicted)
 
     def __post_init__(self):
         for f in dataclasses.fields(self):

@@ -135,9 +135,21 @@ def run_page(info: dict, snippet: str | None, token_needed: bool = False) -> str
     return _page(f"genlab: {rid}", "".join(parts))
 
 
-def compare_page(rows: list[dict]) -> str:
-    """The chosen runs side by side: status, training time, every headline number, last samples. No new
-    evaluation: for the leaderboard on common samples with the reference rows, `genlab compare` computes it."""
+def compare_page(rows: list[dict], result: dict) -> str:
+    """The leaderboard of ``genlab compare`` on common samples (reference rows, best / tie marks; ``result`` from
+    :func:`genlab.serve.compare.compute`), the table it prints, then the runs as each recorded itself."""
+    from .compare import leaderboard_html
+
+    ids = ",".join(r["id"] for r in rows)
+    form = (f"<form method='get' action='/compare' class='filters'><input type='hidden' name='runs' value='{escape(ids)}'>"
+            f"<label>n <input type='number' name='n' min='1' value='{result['n']}'></label> "
+            f"<label>seed <input type='number' name='seed' min='0' value='{result['seed']}'></label> "
+            "<button>compare again</button></form>")
+    note = (f"<p class='hint'>{result['n']:,} samples per run with seed {result['seed']}, scored by "
+            "<code>genlab compare</code> on the same data, samples and metrics, with its reference rows. The "
+            "same from a shell: <code>genlab compare " + " ".join(escape(r["id"]) for r in rows)
+            + f" -n {result['n']} --seed {result['seed']}</code> (run in the served folder).</p>")
+    printed = f"<details><summary>as <code>genlab compare</code> prints it</summary><pre>{escape(result['printed'])}</pre></details>"
     keys: list[str] = []
     for r in rows:
         keys += [k for k in r.get("metrics", {}) if k not in keys]
@@ -153,12 +165,11 @@ def compare_page(rows: list[dict]) -> str:
         body.append(f'<tr><td><a href="{escape(url)}">{escape(r["id"])}</a></td><td>{escape(r["model"])}</td>'
                     f'<td>{escape(r["data"])}</td><td>{escape(str(r["status"]))}</td>'
                     f'<td>{"" if not isinstance(t, (int, float)) else f"{t:.1f} s"}</td>{cells}<td>{grid}</td></tr>')
-    note = ("<p class='hint'>Numbers as each run recorded them (its evaluation, else its last training log); "
-            "runs evaluated on different samples or data are not directly comparable. For one leaderboard on common "
-            "samples with the reference rows: <code>genlab compare " + " ".join(escape(r["id"]) for r in rows)
-            + "</code> (run in the served folder).</p>")
-    return _page("genlab: compare", f"<h1>Compare {len(rows)} runs</h1>{note}<table id='compare-table'>{head}"
-                 + "".join(body) + "</table>")
+    recorded = ("<h2>As each run recorded itself</h2><p class='hint'>Its evaluation, else its last training log: "
+                "runs evaluated on different samples or data are not directly comparable.</p>"
+                f"<table id='compare-table'>{head}{''.join(body)}</table>")
+    return _page("genlab: compare", f"<h1>Compare {len(rows)} runs</h1>{form}{note}<h2>Leaderboard</h2>"
+                 f"<div id='leaderboard'>{leaderboard_html(result)}</div>{printed}{recorded}")
 
 
 def api_page() -> str:

@@ -22,14 +22,15 @@ class Refused(ConfigError):
 
 def formats_for(modality: str) -> list[str]:
     """The output formats of a modality, the default first."""
-    from ..sampling import SUFFIXES, default_suffix
+    from ..modalities import get_modality
 
-    out = [default_suffix(modality).lstrip(".")]
-    for s in SUFFIXES.get(modality, ()):
+    kind = get_modality(modality)
+    out = [kind.default_suffix.lstrip(".")]
+    for s in kind.suffixes:
         f = s.lstrip(".")
         if f and f not in out and f in MEDIA:
             out.append(f)
-    if modality in ("text", "words"):
+    if kind.default_suffix == ".txt":  # text-like samples can also come back as a JSON list
         out.append("json")
     return out
 

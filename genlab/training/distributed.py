@@ -218,9 +218,6 @@ def shard_batches(ds, batch_size: int, *, generator, device, start: int, world: 
 
 
 # ----------------------------------------------------------------------------- sharded sampling
-SHARD_SUFFIX = {"table": ".parquet", "image": ".npz", "vector": ".npz", "text": ".txt", "words": ".txt"}
-
-
 def shard_seeds(seed: int, shards: int) -> list[int]:
     """One 63-bit seed per shard from ``seed`` (NumPy SeedSequence children: independent, distinct streams)."""
     import numpy as np
@@ -255,7 +252,9 @@ def sample_shards(model, n: int, folder: str | Path, *, seed: int, shards: int |
         raise ConfigError(f"--shards must be between 1 and 100000, got {k_total}")
     if k_total > n:
         raise ConfigError(f"{k_total} shards for {n} samples: every shard needs at least one sample; use fewer shards")
-    suffix = SHARD_SUFFIX.get(model.info.modality, ".npz")
+    from ..modalities import get_modality
+
+    suffix = get_modality(model.info.modality).shard_suffix
     if suffix == ".parquet":
         try:
             import pyarrow  # noqa: F401
@@ -325,9 +324,10 @@ def check_nproc(nproc: int, device: str | None) -> None:
 
 
 def launch(argv: list[str], nproc: int, threads: int | None) -> int:
-    """Run ``genlab ARGV`` under ``python -m torch.distributed.run --standalone --nproc-per-node N``; signals
+    """Run ``genlab ARGV`` under torchrun (``python -m genlab.training.launch --standalone --nproc-per-node N``:
+    torchrun's ``run``, ending a failure with the failed rank's one line, see genlab/training/launch.py); signals
     are forwarded to the launcher (which stops every rank with a final checkpoint); returns its exit code."""
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}",
+    cmd = [sys.executable, "-m", "genlab.training.launch", "--standalone", f"--nproc-per-node={nproc}",
            "-m", "genlab", *argv]
     env = {**os.environ, "OMP_NUM_THREADS": str(threads or 1)}
     # its own session: a terminal's Ctrl-C reaches only us, and we pass one signal on (the ranks then get one)

@@ -1,8 +1,9 @@
 """The Python API: ``train``, ``resume`` and ``load`` a run folder."""
 from __future__ import annotations
 
-import shutil
+import contextlib
 import dataclasses
+import shutil
 import sys
 from pathlib import Path
 
@@ -16,7 +17,8 @@ from ..models.base import GenerativeModel
 from ..registry import get_model_class
 from . import checkpoint as ck
 from . import distributed as dist
-from .trainer import Trainer, resolve_device, seed_everything
+from .data_summary import print_data_summary
+from .trainer import FitInterrupted, Trainer, resolve_device, seed_everything
 
 
 def build_model(name: str, model_config: dict | None, info: DataInfo, training: bool = False) -> GenerativeModel:
@@ -182,10 +184,29 @@ def train(model: str, data: str | dict | DataConfig = "digits", out: str | Path 
     run_dir = Path(out or f"runs/{model}")
     joined = dist.setup(tc.device)  # under torchrun (WORLD_SIZE > 1): join the process group
     try:
-        return _train(cls, model, mcfg, model_config, tc, data_cfg, run_dir, overwrite)
+        with _sigterm_as_ctrl_c():
+            return _train(cls, model, mcfg, model_config, tc, data_cfg, run_dir, overwrite)
     finally:
         if joined:
             dist.cleanup()
+
+
+@contextlib.contextmanager
+def _sigterm_as_ctrl_c():
+    """SIGTERM (docker stop, systemd, batch schedulers) while data loads and the model is built does what
+    Ctrl-C does: the run is stopped cleanly (exit status 130), not killed. The trainer installs its own
+    handlers while it trains."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread() or dist.active():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _train(cls, model, mcfg, model_config, tc, data_cfg, run_dir, overwrite) -> GenerativeModel:
@@ -207,6 +228,8 @@ def _train(cls, model, mcfg, model_config, tc, data_cfg, run_dir, overwrite) -> 
     dist.main_first(claim)
     try:
         train_ds, val_ds = _datasets(data_cfg, cls.modalities)
+        if dist.is_main():
+            print_data_summary(train_ds, val_ds, data_cfg)
         check_model_config(cls, mcfg, train_ds.info, model_config, training=True)
         seed_everything(tc.seed)
         net = cls(mcfg, train_ds.info)
@@ -227,6 +250,8 @@ def _train(cls, model, mcfg, model_config, tc, data_cfg, run_dir, overwrite) -> 
         try:
             trainer = Trainer(net, train_ds, val_ds, tc, run_dir, device)
             trainer.fit()
+        except FitInterrupted:
+            raise  # kept, marked interrupted: the same command restarts it in place
         except BaseException:
             if lock is not None:
                 _discard_unsaved_run(run_dir, existed)
@@ -358,6 +383,8 @@ def _resume(run_dir: Path, cfg: dict, overrides: dict, data, root) -> Generative
         ck.check_finite_weights(net, ckpt / "model.safetensors")
         status = ck.read_state(run_dir).get("status")
         train_ds, val_ds = _resume_datasets(run_dir, cfg, data_cfg)
+        if dist.is_main():
+            print_data_summary(train_ds, val_ds, data_cfg)
         device = dist.device_for(tc.device) if dist.active() else resolve_device(tc.device)
         trainer = Trainer(net, train_ds, val_ds, tc, run_dir, device)
         if trainer.ema is not None and (ckpt / "ema.safetensors").is_file():

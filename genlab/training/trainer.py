@@ -28,6 +28,10 @@ from . import distributed as dist
 from . import hardware as hw
 
 
+class FitInterrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM during a fit in one call (gmm, gaussian-copula, ...): the run is marked interrupted."""
+
+
 MIN_STEPS_PER_EPOCH_WORK = 10  # epochs shorter than this validate / preview / save only every few epochs
 
 
@@ -440,14 +444,15 @@ class Trainer:
         if "sample" not in model.capabilities():
             return None
         model.eval()
-        n = self.cfg.grid_size if model.info.modality != "audio" else min(self.cfg.grid_size, 4)  # 4 clips to hear
+        from ..modalities import get_modality
+
+        kind = get_modality(model.info.modality)
+        n = min(self.cfg.grid_size, kind.preview_count or self.cfg.grid_size)
         gen = torch.Generator(device=self.device).manual_seed(self.cfg.seed)
         labels = torch.arange(n, device=self.device) % model.info.num_classes if model.conditional else None
         with torch.random.fork_rng(devices=self._cuda_devices()):
             x = model.sample(n, labels=labels, generator=gen)
-        from ..sampling import default_suffix
-
-        suffix = default_suffix(model.info.modality)
+        suffix = kind.default_suffix
         path = self.run_dir / "samples" / f"step_{self.step:07d}{suffix}"
         write_samples(x, path, model.info, labels)
         write_samples(x, self.run_dir / f"samples{suffix}", model.info, labels)
@@ -456,6 +461,14 @@ class Trainer:
 
     def _fit_direct(self) -> dict:
         if self.world > 1:  # fitted once, on rank 0; the other ranks take its saved weights
+            if self.is_main:
+                import sys
+
+                msg = (f"note: {self.model.name} is fitted in one call, not by gradient steps: rank 0 fits it alone, "
+                       f"the other {self.world - 1} process(es) wait and load its weights (more processes do not "
+                       "make it faster)")
+                print(msg, file=sys.stderr)
+                ck.append_metrics(self.run_dir, {"step": 0, "epoch": 0, "split": "note", "note": msg})
             state = dist.main_first(lambda: self._fit_direct_main())
             if not self.is_main:
                 ck.load_weights(self.model, ck.checkpoint_dir(self.run_dir) / "model.safetensors")
@@ -466,7 +479,8 @@ class Trainer:
 
     def _fit_direct_main(self) -> dict:
         t0, c0 = time.perf_counter(), time.process_time()
-        metrics = self.model.fit(self.train_ds) or {}
+        with self._interruptible_fit():
+            metrics = self.model.fit(self.train_ds) or {}
         self.elapsed, self.cpu_time = time.perf_counter() - t0, time.process_time() - c0
         self.step, self.epoch = 1, 1
         self._log({"split": "train", **metrics})
@@ -476,6 +490,31 @@ class Trainer:
         self.save()
         self.preview()
         return self._finish("finished")
+
+    @contextlib.contextmanager
+    def _interruptible_fit(self):
+        """A fit in one call has no step to finish: Ctrl-C or SIGTERM stops it at once, marks the run
+        ``interrupted`` (it has no checkpoint, so the same ``genlab train`` restarts it in place) and raises
+        :class:`FitInterrupted` (the command exits with status 130)."""
+        import threading
+
+        def handler(signum, frame):
+            raise FitInterrupted(f"{self.run_dir} was stopped ({signal.Signals(signum).name}) before its "
+                                 f"{self.model.name} fit finished; nothing was saved. Run the same `genlab train "
+                                 f"... --out {self.run_dir}` again to start it in place")
+
+        main = threading.current_thread() is threading.main_thread()
+        previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)} if main else {}
+        try:
+            yield
+        except KeyboardInterrupt:
+            if self.is_main:
+                ck.write_json_atomic(self.run_dir / ck.STATE, {**ck.read_state(self.run_dir), "status": "interrupted",
+                                                              "step": 0, "checkpoint_step": None, "updated": ck.now()})
+            raise
+        finally:
+            for s, h in previous.items():
+                signal.signal(s, h)
 
     def _finish(self, status: str) -> dict:
         metrics = ck.read_metrics(self.run_dir)

@@ -16,7 +16,7 @@ from torch import nn
 
 from ...data.base import DataInfo
 from ...errors import ConfigError
-from ...nn.masked import MADENet, made_masks
+from .masked import MADENet, made_masks
 from ...registry import register_model
 from .pixels import PixelConfig, PixelModel
 

@@ -15,7 +15,7 @@ from torch import nn
 
 from ...data.base import DataInfo
 from ...errors import ConfigError
-from ...nn.masked import GatedPixelCNNLayer, MaskedConv2d, PixelCNNResBlock
+from .masked import GatedPixelCNNLayer, MaskedConv2d, PixelCNNResBlock
 from ...registry import register_model
 from .pixels import PixelConfig, PixelModel
 

@@ -16,7 +16,8 @@ from torch import nn
 from ...config import ModelConfig
 from ...data.base import DataInfo
 from ...errors import ConfigError
-from ...nn.attention import KVCache, TransformerBlock, rotary_table
+from ...nn.blocks import normal_init_
+from .attention import KVCache, TransformerBlock, rotary_table
 from ...registry import register_model
 from .lm import LanguageModel
 
@@ -66,14 +67,14 @@ class TransformerLM(LanguageModel):
         self.apply(self._init)
         for name, p in self.named_parameters():  # GPT-2: residual projections scaled by depth
             if name.endswith(("attn.proj.weight", "mlp.2.weight")):
-                nn.init.normal_(p, 0.0, 0.02 / math.sqrt(2 * config.layers))
+                normal_init_(p, 0.0, 0.02 / math.sqrt(2 * config.layers))
         if config.tie_weights:
             self.head.weight = self.tok_emb.weight
 
     @staticmethod
     def _init(m: nn.Module) -> None:
         if isinstance(m, (nn.Linear, nn.Embedding)):
-            nn.init.normal_(m.weight, 0.0, 0.02)
+            normal_init_(m.weight, 0.0, 0.02)
             if getattr(m, "bias", None) is not None:
                 nn.init.zeros_(m.bias)
 

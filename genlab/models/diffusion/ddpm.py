@@ -29,7 +29,7 @@ from torch import nn
 from ...config import ModelConfig
 from ...data.base import Batch, DataInfo
 from ...errors import ConfigError, DataError
-from ...nn.unet import UNet
+from .unet import UNet
 from ...registry import register_model
 from ..base import GenerativeModel, SampleOption
 from .samplers import SAMPLERS, make_sampler

@@ -1,11 +1,11 @@
-"""Denoising networks for flat data (2-D toys, encoded table rows); the image U-Net is ``genlab.nn.unet``."""
+"""Denoising networks for flat data (2-D toys, encoded table rows); the image U-Net is ``genlab.models.diffusion.unet``."""
 from __future__ import annotations
 
 import torch
 from torch import nn
 
 from ...nn.blocks import MLP
-from ...nn.unet import ConditionEmbedding
+from .unet import ConditionEmbedding
 
 
 class MLPDenoiser(nn.Module):

@@ -20,7 +20,7 @@ from torch import nn
 from ...config import ModelConfig
 from ...data.base import Batch, DataInfo
 from ...errors import ConfigError
-from ...nn.blocks import _norm
+from ...nn.blocks import norm_layer
 from ...registry import register_model
 from ..base import GenerativeModel, SampleOption
 from .layers import (ActNorm, AffineCoupling, FlowSequence, Squeeze, channel_mask, checkerboard_mask,
@@ -51,10 +51,10 @@ class CouplingResNet(nn.Module):
         super().__init__()
         self.inp = nn.Conv2d(cin, width, 3, padding=1)
         self.blocks = nn.ModuleList(
-            nn.Sequential(_norm("group", width), nn.ReLU(), nn.Conv2d(width, width, 3, padding=1),
-                          _norm("group", width), nn.ReLU(), nn.Conv2d(width, width, 3, padding=1))
+            nn.Sequential(norm_layer("group", width), nn.ReLU(), nn.Conv2d(width, width, 3, padding=1),
+                          norm_layer("group", width), nn.ReLU(), nn.Conv2d(width, width, 3, padding=1))
             for _ in range(blocks))
-        self.out = nn.Sequential(_norm("group", width), nn.ReLU(), nn.Conv2d(width, cout, 3, padding=1))
+        self.out = nn.Sequential(norm_layer("group", width), nn.ReLU(), nn.Conv2d(width, cout, 3, padding=1))
         nn.init.zeros_(self.out[-1].weight)
         nn.init.zeros_(self.out[-1].bias)
 

@@ -23,7 +23,8 @@ from torch.nn.utils import parametrize
 from ...config import ModelConfig, TrainConfig
 from ...data.base import Batch, DataInfo
 from ...errors import ConfigError
-from ...nn.gan import Discriminator, DOut, Generator
+from ...nn.blocks import normal_init_
+from .networks import Discriminator, DOut, Generator
 from ..base import GenerativeModel
 from . import losses
 from .health import HealthMonitor, discriminator_accuracy, diversity_ratio
@@ -319,9 +320,9 @@ def _dcgan_init(m: nn.Module) -> None:
     """N(0, 0.02) weights (Radford et al. 2016); for spectrally normalised layers, the raw weight."""
     if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
         w = m.parametrizations.weight.original if parametrize.is_parametrized(m, "weight") else m.weight
-        nn.init.normal_(w, 0.0, 0.02)
+        normal_init_(w, 0.0, 0.02)
         if m.bias is not None:
             nn.init.zeros_(m.bias)
     elif isinstance(m, nn.BatchNorm2d):
-        nn.init.normal_(m.weight, 1.0, 0.02)
+        normal_init_(m.weight, 1.0, 0.02)
         nn.init.zeros_(m.bias)

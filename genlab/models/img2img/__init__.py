@@ -1,6 +1,4 @@
 """Image-to-image models: completion (``inpaint-gan``), super-resolution (``srgan``), paired translation
 (``pix2pix``) and unpaired translation (``cyclegan``). Shared base class and networks in ``common.py``;
 data in ``genlab/data/paired.py``; metrics and the evaluator in ``genlab/eval/img2img.py``."""
-from ...data import paired  # noqa: F401  (registers the paired / unpaired loaders and writers)
 from . import cyclegan, inpaint_gan, pix2pix, srgan  # noqa: F401
-from ...eval import img2img as _evaluator  # noqa: F401,E402  (registers the paired / unpaired evaluator)

@@ -17,7 +17,7 @@ from torch import nn
 from ...config import TrainConfig
 from ...data.base import Batch, DataInfo
 from ...errors import ConfigError
-from ...nn.blocks import _maybe_sn
+from ...nn.blocks import maybe_spectral_norm
 from ..base import GenerativeModel
 
 ADV_LOSSES = ("nonsaturating", "lsgan", "hinge", "minimax")
@@ -171,7 +171,7 @@ class ConvCritic(nn.Module):
         h, w = size
         for i in range(stages):
             out = width * 2**i
-            layers += [_maybe_sn(nn.Conv2d(ch, out, 4, stride=2, padding=1), spectral), nn.LeakyReLU(0.2)]
+            layers += [maybe_spectral_norm(nn.Conv2d(ch, out, 4, stride=2, padding=1), spectral), nn.LeakyReLU(0.2)]
             ch, h, w = out, h // 2, w // 2
         self.net = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(2), nn.Flatten())
         self.out_dim = ch * 4
@@ -188,10 +188,10 @@ class PatchDiscriminator(nn.Module):
         layers, ch = [], channels
         for i in range(stages):
             out = width * 2**i
-            layers += [_maybe_sn(nn.Conv2d(ch, out, 4, stride=2, padding=1), spectral), nn.LeakyReLU(0.2)]
+            layers += [maybe_spectral_norm(nn.Conv2d(ch, out, 4, stride=2, padding=1), spectral), nn.LeakyReLU(0.2)]
             ch = out
-        layers += [_maybe_sn(nn.Conv2d(ch, ch * 2, 3, padding=1), spectral), nn.LeakyReLU(0.2),
-                   _maybe_sn(nn.Conv2d(ch * 2, 1, 3, padding=1), spectral)]
+        layers += [maybe_spectral_norm(nn.Conv2d(ch, ch * 2, 3, padding=1), spectral), nn.LeakyReLU(0.2),
+                   maybe_spectral_norm(nn.Conv2d(ch * 2, 1, 3, padding=1), spectral)]
         self.net = nn.Sequential(*layers)
 
     def forward(self, x):

@@ -15,9 +15,9 @@ from ...audiences.model import AudienceModel, ContextConfig
 from ...config import TrainConfig
 from ...data.base import Batch, DataInfo
 from ...errors import ConfigError
-from ...nn.tabular import PacCritic, pac_gradient_penalty, residual_generator
+from .networks import PacCritic, pac_gradient_penalty, residual_generator
 from ...registry import register_model
-from ...tabular.encoding import TableEncoding
+from .encoding import TableEncoding
 
 
 @dataclass

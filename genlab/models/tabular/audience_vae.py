@@ -16,7 +16,7 @@ from ...audiences.model import AudienceModel, ContextConfig
 from ...data.base import Batch, DataInfo
 from ...nn.blocks import MLP
 from ...registry import register_model
-from ...tabular.encoding import TableEncoding
+from .encoding import TableEncoding
 from .tvae import check_vae_fields
 
 

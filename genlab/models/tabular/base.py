@@ -3,7 +3,7 @@ DataFrame, and the conversion from generated codes back to records.
 
 A subclass implements ``_draw(n, conds, generator) -> codes`` (float64, rows x columns); it receives at most
 ``native_conditions`` conditions (the rarest asked for) and must return rows meeting them. Other conditions
-are met by bounded rejection (``genlab/tabular/conditions.py``).
+are met by bounded rejection (``genlab/models/tabular/conditions.py``).
 """
 from __future__ import annotations
 
@@ -15,13 +15,13 @@ import pandas as pd
 import torch
 
 from ...data.base import DataInfo
-from ...tabular.codes import from_codes
+from ...data.tabular.codes import from_codes
 from ...errors import ConfigError
-from ...tabular.conditions import Condition, RangeCondition, draw_matching, estimated_share, parse_conditions, parse_where
-from ...tabular.constraints import name as constraint_name
-from ...tabular.constraints import rejected_mask
-from ...tabular.constraints import transform as constraint_transform
-from ...tabular.schema import TableSchema
+from .conditions import Condition, RangeCondition, draw_matching, estimated_share, parse_conditions, parse_where
+from ...data.tabular.constraints import name as constraint_name
+from ...data.tabular.constraints import rejected_mask
+from ...data.tabular.constraints import transform as constraint_transform
+from ...data.tabular.schema import TableSchema
 from ..base import GenerativeModel, SampleOption
 
 
@@ -46,7 +46,7 @@ class TabularModel(GenerativeModel):
 
     @torch.no_grad()
     def sample_codes(self, n: int, where=None, generator: torch.Generator | None = None) -> torch.Tensor:
-        """``n`` rows of codes meeting ``where``; see :func:`~genlab.tabular.conditions.draw_matching`."""
+        """``n`` rows of codes meeting ``where``; see :func:`~genlab.models.tabular.conditions.draw_matching`."""
         conds = parse_where(self.schema, where)
         return draw_matching(lambda m, c: self._draw(m, c, generator), n, conds, self.native_conditions)
 
@@ -58,7 +58,7 @@ class TabularModel(GenerativeModel):
         comparisons and intervals on numbers (``price>5000``, ``age in [30,40)``) and the schema's
         constraints by rejection (after the constraints' transforms), within a budget of
         ``50 n + 10,000`` generated rows. Identifier and personal-data columns are made up last
-        (``genlab/tabular/pii.py``). What was met how is in ``self.last_sample_report``."""
+        (``genlab/data/tabular/pii.py``). What was met how is in ``self.last_sample_report``."""
         self.check_sample_args(n, labels, {"where": where, **options})
         eq, ranges = parse_conditions(self.schema, where)
         was_training = self.training
@@ -134,7 +134,7 @@ class TabularModel(GenerativeModel):
         """Add the unlearned columns (identifiers, personal data), made up per row, in the input's order."""
         if not self.schema.generated:
             return df
-        from ...tabular.pii import People, generate
+        from ...data.tabular.pii import People, generate
 
         rng = numpy_rng(generator)
         people = People(len(df), rng) if any(c.kind not in ("id", "phone") for c in self.schema.generated) else None

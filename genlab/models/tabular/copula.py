@@ -1,6 +1,6 @@
 """Gaussian copula: every column through its own marginal, dependence as one correlation matrix.
 
-Each column is mapped to a normal score ``z = ndtri(u)`` by its marginal (``genlab/tabular/marginals.py``:
+Each column is mapped to a normal score ``z = ndtri(u)`` by its marginal (``genlab/models/tabular/marginals.py``:
 empirical CDF for numbers, frequency intervals for categories, an interval for "missing"); the scores'
 correlation matrix is the model. Sampling draws correlated normals and maps them back. A condition on a
 category fixes that column's score to its interval (a truncated normal) and draws the other scores from
@@ -16,8 +16,8 @@ from ...config import ModelConfig
 from ...data.base import DataInfo, TensorDataset
 from ...errors import ConfigError
 from ...registry import register_model
-from ...tabular.conditions import Condition
-from ...tabular.marginals import EPS, Marginals
+from .conditions import Condition
+from .marginals import EPS, Marginals
 from .base import TabularModel
 
 

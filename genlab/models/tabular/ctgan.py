@@ -1,6 +1,6 @@
 """CTGAN (Xu et al. 2019, "Modeling Tabular Data using Conditional GAN").
 
-Rows are encoded with mode-specific normalisation and one-hot segments (``genlab/tabular/encoding.py``).
+Rows are encoded with mode-specific normalisation and one-hot segments (``genlab/models/tabular/encoding.py``).
 Every step draws a *conditional vector*: a one-hot column chosen uniformly and one of its codes with
 probability proportional to the log of its frequency, so rare categories are trained on; real rows meeting
 those conditions are drawn from the whole table (*training-by-sampling*, which is why the trainer's batch
@@ -17,10 +17,10 @@ import torch
 from ...config import ModelConfig, TrainConfig
 from ...data.base import Batch, DataInfo, TensorDataset
 from ...errors import ConfigError
-from ...nn.tabular import PacCritic, pac_gradient_penalty, residual_generator
+from .networks import PacCritic, pac_gradient_penalty, residual_generator
 from ...registry import register_model
-from ...tabular.conditions import Condition
-from ...tabular.encoding import TableEncoding
+from .conditions import Condition
+from .encoding import TableEncoding
 from .base import TabularModel
 
 

@@ -4,7 +4,7 @@ Given its component ``k``, a row's variables are independent: every one-hot colu
 distribution, and every number is represented either (``numeric=modes``, the default) by its mode of the
 column's Bayesian Gaussian mixture (one more categorical variable) and its position ``alpha`` within that
 mode (Gaussian), or (``numeric=normal_scores``) by one Gaussian normal score ``ndtri(F(x))`` of its
-empirical CDF (``genlab/tabular/marginals.py``). Conditions on one-hot columns are exact: the component
+empirical CDF (``genlab/models/tabular/marginals.py``). Conditions on one-hot columns are exact: the component
 is drawn from its posterior given the conditioned values, the other variables from that component.
 """
 from __future__ import annotations
@@ -18,9 +18,9 @@ from ...config import ModelConfig
 from ...data.base import DataInfo, TensorDataset
 from ...errors import ConfigError
 from ...registry import register_model
-from ...tabular.conditions import Condition
-from ...tabular.encoding import TableEncoding
-from ...tabular.marginals import EPS, Marginals
+from .conditions import Condition
+from .encoding import TableEncoding
+from .marginals import EPS, Marginals
 from .base import TabularModel
 from .copula import subsample
 

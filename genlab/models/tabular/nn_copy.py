@@ -15,7 +15,7 @@ from ...config import ModelConfig
 from ...data.base import DataInfo, TensorDataset
 from ...errors import ConfigError
 from ...registry import register_model
-from ...tabular.conditions import Condition, matches
+from .conditions import Condition, matches
 from .base import TabularModel
 from .copula import subsample
 

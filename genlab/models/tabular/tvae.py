@@ -17,8 +17,8 @@ from ...data.base import Batch, DataInfo
 from ...errors import ConfigError
 from ...nn.blocks import MLP
 from ...registry import register_model
-from ...tabular.conditions import Condition
-from ...tabular.encoding import TableEncoding
+from .conditions import Condition
+from .encoding import TableEncoding
 from .base import TabularModel
 
 

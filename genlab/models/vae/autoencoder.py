@@ -1,6 +1,6 @@
 """The networks and decoder likelihood shared by the AE, DAE, VAE, beta-VAE, CVAE and IWAE.
 
-An encoder (convolutional or MLP, see ``genlab/nn/autoencoder.py``) maps x to ``code_params * latent_dim``
+An encoder (convolutional or MLP, see ``genlab/models/vae/networks.py``) maps x to ``code_params * latent_dim``
 values: a code (AE) or a posterior mean and log-variance (VAE). The decoder maps a code (plus the one-hot
 label for conditional models) to the parameters of p(x | z) (see ``likelihoods.py``).
 """
@@ -14,7 +14,7 @@ from torch import nn
 
 from ...data.base import Batch, DataInfo
 from ...errors import ConfigError
-from ...nn.autoencoder import ARCHS, build_decoder, build_encoder, resolve_arch
+from .networks import ARCHS, build_decoder, build_encoder, resolve_arch
 from ...nn.blocks import activation
 from . import likelihoods as lik
 from .latent import LatentConfig, LatentModel

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from ...data.base import Batch, DataInfo
 from ...data.words import EOS, PAD, cut_at_end, to_ids, to_text
 from ...errors import ConfigError
-from ...nn.sequence import SeqDecoder, SeqEncoder
+from .sequence import SeqDecoder, SeqEncoder
 from ...registry import register_model
 from ..base import SampleOption
 from .latent import LatentConfig, LatentModel, RunningGaussian

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
-from .blocks import MLP, ConvDecoder, ConvEncoder
+from ...nn.blocks import MLP, ConvDecoder, ConvEncoder
 
 MAX_LABEL_DIM = 32  # labels enter as a learned embedding of min(num_classes, 32) dimensions
 

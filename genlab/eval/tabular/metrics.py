@@ -27,7 +27,7 @@ def is_numeric(s: pd.Series) -> bool:
     return (pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s)) or pd.api.types.is_datetime64_any_dtype(s)
 
 
-def _numbers(s: pd.Series) -> np.ndarray:
+def numeric_values(s: pd.Series) -> np.ndarray:
     if pd.api.types.is_datetime64_any_dtype(s):
         out = s.to_numpy(dtype="datetime64[ns]").astype(np.int64).astype(np.float64) / 86_400e9
         out[s.isna().to_numpy()] = np.nan
@@ -35,12 +35,12 @@ def _numbers(s: pd.Series) -> np.ndarray:
     return pd.to_numeric(s, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
 
 
-def _labels(s: pd.Series) -> pd.Series:
+def category_labels(s: pd.Series) -> pd.Series:
     """Categories as strings, missing values as the category '<missing>'."""
     return s.astype(object).where(s.notna(), "<missing>").astype(str)
 
 
-def _check_columns(real: pd.DataFrame, synth: pd.DataFrame) -> list[str]:
+def check_columns(real: pd.DataFrame, synth: pd.DataFrame) -> list[str]:
     missing = [c for c in real.columns if c not in synth.columns]
     if missing:
         raise ValueError(f"the synthetic table lacks column(s) {', '.join(map(repr, missing))}")
@@ -62,7 +62,7 @@ def ks_complement(real, synth) -> float:
 
 
 def _freqs(values) -> pd.Series:
-    return _labels(pd.Series(values)).value_counts(normalize=True)
+    return category_labels(pd.Series(values)).value_counts(normalize=True)
 
 
 def tv_complement(real, synth) -> float:
@@ -74,8 +74,8 @@ def tv_complement(real, synth) -> float:
 
 def column_shapes(real: pd.DataFrame, synth: pd.DataFrame) -> dict[str, float]:
     """Per-column fidelity: KS complement for numeric columns, TV complement for the others."""
-    return {c: ks_complement(_numbers(real[c]), _numbers(synth[c])) if is_numeric(real[c]) else
-            tv_complement(real[c], synth[c]) for c in _check_columns(real, synth)}
+    return {c: ks_complement(numeric_values(real[c]), numeric_values(synth[c])) if is_numeric(real[c]) else
+            tv_complement(real[c], synth[c]) for c in check_columns(real, synth)}
 
 
 def marginal_rmse(real: pd.DataFrame, synth: pd.DataFrame, bins: int = 20) -> float:
@@ -85,9 +85,9 @@ def marginal_rmse(real: pd.DataFrame, synth: pd.DataFrame, bins: int = 20) -> fl
     ``bins`` bins with edges at the real column's quantiles (missing values form one more bin).
     """
     out = []
-    for c in _check_columns(real, synth):
+    for c in check_columns(real, synth):
         if is_numeric(real[c]):
-            p, q = _binned(_numbers(real[c]), _numbers(synth[c]), bins)
+            p, q = _binned(numeric_values(real[c]), numeric_values(synth[c]), bins)
         else:
             p, q = _freqs(real[c]).align(_freqs(synth[c]), fill_value=0.0)
             p, q = p.to_numpy(), q.to_numpy()
@@ -125,8 +125,8 @@ def correlation_similarity(real_x, real_y, synth_x, synth_y) -> float:
 
 def contingency_similarity(real_a, real_b, synth_a, synth_b) -> float:
     """1 - total-variation distance between the joint frequency tables of two categorical columns."""
-    p = pd.crosstab(_labels(pd.Series(real_a)), _labels(pd.Series(real_b)), normalize=True).stack()
-    q = pd.crosstab(_labels(pd.Series(synth_a)), _labels(pd.Series(synth_b)), normalize=True).stack()
+    p = pd.crosstab(category_labels(pd.Series(real_a)), category_labels(pd.Series(real_b)), normalize=True).stack()
+    q = pd.crosstab(category_labels(pd.Series(synth_a)), category_labels(pd.Series(synth_b)), normalize=True).stack()
     p, q = p.align(q, fill_value=0.0)
     return float(1 - 0.5 * np.abs(p - q).sum())
 
@@ -134,8 +134,8 @@ def contingency_similarity(real_a, real_b, synth_a, synth_b) -> float:
 def _as_categories(ref: pd.Series, s: pd.Series, bins: int) -> np.ndarray:
     """Numeric columns binned at the real column's quantiles, for contingency tables."""
     if is_numeric(ref):
-        return _bin_codes(_numbers(ref), _numbers(s), bins)
-    return _labels(s).to_numpy()
+        return _bin_codes(numeric_values(ref), numeric_values(s), bins)
+    return category_labels(s).to_numpy()
 
 
 # SDMetrics' quality report (0.2x-0.3x) scores only the pairs associated in the real data: |Pearson| above
@@ -149,10 +149,10 @@ def pair_trends(real: pd.DataFrame, synth: pd.DataFrame, bins: int = 10) -> pd.D
     pair's strength in the real rows (|Pearson| or Cramér's V) and ``associated`` whether it passes
     SDMetrics' thresholds (:data:`CORRELATION_THRESHOLD`, :data:`ASSOCIATION_THRESHOLD`)."""
     rows = []
-    for a, b in itertools.combinations(_check_columns(real, synth), 2):
+    for a, b in itertools.combinations(check_columns(real, synth), 2):
         if is_numeric(real[a]) and is_numeric(real[b]):
-            ra, rb = _numbers(real[a]), _numbers(real[b])
-            score = correlation_similarity(ra, rb, _numbers(synth[a]), _numbers(synth[b]))
+            ra, rb = numeric_values(real[a]), numeric_values(real[b])
+            score = correlation_similarity(ra, rb, numeric_values(synth[a]), numeric_values(synth[b]))
             ok = ~(np.isnan(ra) | np.isnan(rb))
             strength = abs(float(np.corrcoef(ra[ok], rb[ok])[0, 1])) if ok.sum() > 1 and ra[ok].std() > 0 and rb[ok].std() > 0 else 0.0
             metric, associated = "correlation", strength > CORRELATION_THRESHOLD
@@ -188,7 +188,7 @@ def association_matrix(df: pd.DataFrame, bins: int = 10, ref: pd.DataFrame | Non
     m = pd.DataFrame(np.eye(len(cols)), index=cols, columns=cols)
     for a, b in itertools.combinations(cols, 2):
         if is_numeric(ref[a]) and is_numeric(ref[b]):
-            x, y = _numbers(df[a]), _numbers(df[b])
+            x, y = numeric_values(df[a]), numeric_values(df[b])
             ok = ~(np.isnan(x) | np.isnan(y))
             v = float(np.corrcoef(x[ok], y[ok])[0, 1]) if ok.sum() > 1 and x[ok].std() > 0 and y[ok].std() > 0 else 0.0
         else:
@@ -220,11 +220,11 @@ class Features:
         self.specs = []
         for c in ref.columns:
             if is_numeric(ref[c]):
-                x = _numbers(ref[c])
+                x = numeric_values(ref[c])
                 mu, sd = (np.nanmean(x), np.nanstd(x)) if (~np.isnan(x)).any() else (0.0, 1.0)
                 self.specs.append((c, "num", (mu, sd if sd > 0 else 1.0, bool(np.isnan(x).any()))))
             else:
-                levels = _labels(ref[c]).value_counts().index[:max_levels]
+                levels = category_labels(ref[c]).value_counts().index[:max_levels]
                 self.specs.append((c, "cat", pd.Index(levels)))
         self.onehot_scale = onehot_scale
 
@@ -233,12 +233,12 @@ class Features:
         for c, kind, spec in self.specs:
             if kind == "num":
                 mu, sd, has_na = spec
-                x = (_numbers(df[c]) - mu) / sd
+                x = (numeric_values(df[c]) - mu) / sd
                 parts.append(np.nan_to_num(x, nan=0.0)[:, None])
                 if has_na:
                     parts.append(np.isnan(x)[:, None].astype(np.float64))
             else:
-                idx = spec.get_indexer(_labels(df[c]))
+                idx = spec.get_indexer(category_labels(df[c]))
                 onehot = np.zeros((len(df), len(spec)))
                 ok = idx >= 0
                 onehot[np.flatnonzero(ok), idx[ok]] = self.onehot_scale
@@ -246,7 +246,7 @@ class Features:
         return np.concatenate(parts, 1) if parts else np.zeros((len(df), 0))
 
 
-def _sample(df: pd.DataFrame, n: int | None, seed: int) -> pd.DataFrame:
+def sample_rows(df: pd.DataFrame, n: int | None, seed: int) -> pd.DataFrame:
     if n is None or len(df) <= n:
         return df
     return df.sample(n, random_state=seed)
@@ -268,8 +268,8 @@ def detection_auc(real: pd.DataFrame, synth: pd.DataFrame, classifier: str = "gb
 
     import warnings
 
-    cols = _check_columns(real, synth)
-    real, synth = _sample(real[cols], max_rows, seed), _sample(synth[cols], max_rows, seed)
+    cols = check_columns(real, synth)
+    real, synth = sample_rows(real[cols], max_rows, seed), sample_rows(synth[cols], max_rows, seed)
     feats = Features(real)
     x = np.concatenate([feats(real), feats(synth)])
     y = np.r_[np.zeros(len(real)), np.ones(len(synth))]
@@ -337,7 +337,7 @@ def ml_utility(train: pd.DataFrame, test: pd.DataFrame, target: str, max_train_r
 
     if target not in train.columns or target not in test.columns:
         raise ValueError(f"target column {target!r} is missing from the {'training' if target not in train.columns else 'test'} table")
-    train = _sample(train, max_train_rows, seed)
+    train = sample_rows(train, max_train_rows, seed)
     features = [c for c in test.columns if c != target]
     feats = Features(train[features])
     x_tr, x_te = feats(train[features]), feats(test[features])
@@ -347,7 +347,7 @@ def ml_utility(train: pd.DataFrame, test: pd.DataFrame, target: str, max_train_r
     with warnings.catch_warnings():  # convergence, undefined-metric and deprecation warnings: none leak
         warnings.simplefilter("ignore")
         if classification:
-            y_tr, y_te = _labels(train[target]).to_numpy(), _labels(y_test_raw).to_numpy()
+            y_tr, y_te = category_labels(train[target]).to_numpy(), category_labels(y_test_raw).to_numpy()
             classes = pd.Series(y_te).value_counts()
             binary = len(classes) == 2
             positive = classes.index[-1]
@@ -363,7 +363,7 @@ def ml_utility(train: pd.DataFrame, test: pd.DataFrame, target: str, max_train_r
                     p = clf.predict_proba(x_te)[:, list(clf.classes_).index(positive)]
                     out.setdefault("auc", []).append(roc_auc_score(y_te == positive, p))
         else:
-            y_tr, y_te = _numbers(train[target]), _numbers(y_test_raw)
+            y_tr, y_te = numeric_values(train[target]), numeric_values(y_test_raw)
             ok_tr, ok_te = ~np.isnan(y_tr), ~np.isnan(y_te)
             for name, reg in _pick(_regressors(seed), evaluators).items():
                 reg.fit(x_tr[ok_tr], y_tr[ok_tr])
@@ -376,7 +376,7 @@ def ml_utility(train: pd.DataFrame, test: pd.DataFrame, target: str, max_train_r
 
 def row_hashes(df: pd.DataFrame) -> np.ndarray:
     """One hash per row of the table written as text (so 40 and 40.0, or NaN and None, agree)."""
-    text = pd.DataFrame({c: _labels(df[c].astype(float) if is_numeric(df[c]) and not pd.api.types.is_datetime64_any_dtype(df[c])
+    text = pd.DataFrame({c: category_labels(df[c].astype(float) if is_numeric(df[c]) and not pd.api.types.is_datetime64_any_dtype(df[c])
                                     else df[c]) for c in df.columns})
     return pd.util.hash_pandas_object(text, index=False).to_numpy()
 
@@ -394,11 +394,11 @@ def dcr_privacy(train: pd.DataFrame, holdout: pd.DataFrame, synth: pd.DataFrame,
     rows identical to some training row (all of them). ``holdout_exact_copies`` is the share of holdout
     rows identical to a training row, the rate of duplicates expected in the population.
     """
-    from ..eval.metrics import nn_distances
+    from ..metrics import nn_distances
 
-    cols = _check_columns(train, synth)
+    cols = check_columns(train, synth)
     n = min(len(holdout), len(train), max_rows or len(holdout))
-    tr, ho, sy = _sample(train[cols], n, seed), _sample(holdout[cols], n, seed + 1), _sample(synth[cols], max_rows, seed + 2)
+    tr, ho, sy = sample_rows(train[cols], n, seed), sample_rows(holdout[cols], n, seed + 1), sample_rows(synth[cols], max_rows, seed + 2)
     feats = Features(train[cols], onehot_scale=1 / np.sqrt(2))
     d_train = nn_distances(feats(sy), feats(tr))[:, 0].numpy()
     d_hold = nn_distances(feats(sy), feats(ho))[:, 0].numpy()

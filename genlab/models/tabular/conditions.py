@@ -23,8 +23,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..errors import ConfigError
-from .schema import TableSchema, _examples
+from ...errors import ConfigError
+from ...data.tabular.schema import TableSchema, examples_text
 
 
 @dataclass(frozen=True)
@@ -218,7 +218,7 @@ def _code_of(col, value) -> tuple[int, object]:
     if col.hidden_rare:
         hint += (f" Values seen in few training rows are pooled and not stored; {col.name}=<rare> asks for them.")
     raise ConfigError(f"--where {col.name}={text}: {text!r} never occurs in column {col.name!r} of the training data."
-                      f"{hint} Known values: {_examples(candidates, 20)}" + (" ..." if len(candidates) > 20 else ""))
+                      f"{hint} Known values: {examples_text(candidates, 20)}" + (" ..." if len(candidates) > 20 else ""))
 
 
 def _num_equal(v, text: str) -> bool:

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .schema import TableSchema
+from ...data.tabular.schema import TableSchema
 
 
 # ----------------------------------------------------------------------------- segment operations

@@ -18,7 +18,7 @@ import re
 import numpy as np
 import pandas as pd
 
-from ..errors import ConfigError
+from ...errors import ConfigError
 
 PII_KINDS = ("email", "name", "phone", "address", "text")
 UNLEARNED = ("id",) + PII_KINDS

@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .metrics import Features, _check_columns, _labels, _numbers, _sample, is_numeric
+from .metrics import Features, check_columns, category_labels, numeric_values, sample_rows, is_numeric
 
 
 def _nearest(query: np.ndarray, ref: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -51,13 +51,13 @@ def membership_auc(train: pd.DataFrame, non_members: pd.DataFrame, released: pd.
                    max_released: int = 20_000, seed: int = 0) -> float:
     """AUC of the distance attack: training rows (members) against ``non_members`` (real rows never
     trained on), scored by minus the distance to the nearest row of ``released``."""
-    cols = _check_columns(train, released)
+    cols = check_columns(train, released)
     n = min(max_rows, len(train), len(non_members))
     if n < 10:
         raise ValueError(f"membership inference needs at least 10 non-member rows, got {len(non_members)}")
     feats = Features(train[cols], onehot_scale=1 / np.sqrt(2))
-    ref = feats(_sample(released[cols], max_released, seed + 1))
-    fm, fn = feats(_sample(train[cols], n, seed)), feats(_sample(non_members[cols], n, seed + 2))
+    ref = feats(sample_rows(released[cols], max_released, seed + 1))
+    fm, fn = feats(sample_rows(train[cols], n, seed)), feats(sample_rows(non_members[cols], n, seed + 2))
     return _auc(-_nearest(fm, ref)[0], -_nearest(fn, ref)[0])
 
 
@@ -82,19 +82,19 @@ def attribute_accuracy(train: pd.DataFrame, targets: pd.DataFrame, released: pd.
                        max_rows: int = 2000, max_released: int = 20_000, seed: int = 0) -> float:
     """Share of ``targets`` whose ``sensitive`` value the nearest row of ``released`` (on the other columns)
     gets right (numbers: within 0.1 standard deviation of the training rows)."""
-    cols = _check_columns(train, released)
+    cols = check_columns(train, released)
     known = [c for c in cols if c != sensitive]
-    targets = _sample(targets[cols], max_rows, seed)
-    rel = _sample(released[cols], max_released, seed + 1)
+    targets = sample_rows(targets[cols], max_rows, seed)
+    rel = sample_rows(released[cols], max_released, seed + 1)
     feats = Features(train[known], onehot_scale=1 / np.sqrt(2))
     _, idx = _nearest(feats(targets[known]), feats(rel[known]))
     guess, truth = rel[sensitive].iloc[idx].reset_index(drop=True), targets[sensitive].reset_index(drop=True)
     if is_numeric(train[sensitive]):
-        tol = 0.1 * float(np.nanstd(_numbers(train[sensitive])))
-        g, t = _numbers(guess), _numbers(truth)
+        tol = 0.1 * float(np.nanstd(numeric_values(train[sensitive])))
+        g, t = numeric_values(guess), numeric_values(truth)
         ok = ~np.isnan(t)
         return float(np.mean(np.abs(g[ok] - t[ok]) <= tol)) if ok.any() else float("nan")
-    return float(np.mean(_labels(guess).to_numpy() == _labels(truth).to_numpy()))
+    return float(np.mean(category_labels(guess).to_numpy() == category_labels(truth).to_numpy()))
 
 
 def attribute_inference(train: pd.DataFrame, holdout: pd.DataFrame, synth: pd.DataFrame, sensitive: list[str],
@@ -106,11 +106,11 @@ def attribute_inference(train: pd.DataFrame, holdout: pd.DataFrame, synth: pd.Da
     out = {}
     for s in sensitive:
         if is_numeric(train[s]):
-            t = _numbers(train[s])
+            t = numeric_values(train[s])
             tol = 0.1 * float(np.nanstd(t))
             guess = float(np.mean(np.abs(t[~np.isnan(t)] - np.nanmedian(t)) <= tol))
         else:
-            guess = float(_labels(train[s]).value_counts(normalize=True).iloc[0])
+            guess = float(category_labels(train[s]).value_counts(normalize=True).iloc[0])
         out[s] = {"members": attribute_accuracy(train, train, synth, s, max_rows, max_synth, seed),
                   "non_members": attribute_accuracy(train, non_members, synth, s, max_rows, max_synth, seed),
                   "baseline": attribute_accuracy(train, train, released_real, s, max_rows, max_synth, seed),

@@ -21,7 +21,7 @@ import re
 import numpy as np
 import pandas as pd
 
-from ..errors import ConfigError, DataError
+from ...errors import ConfigError, DataError
 
 TYPES = ("positive", "inequality", "range", "fixed_combinations", "expression")
 _INEQ = re.compile(r"^\s*(.+?)\s*(<=|>=|<|>)\s*(.+?)\s*$")

@@ -1,7 +1,7 @@
 """Tables to *codes* and back: a float64 matrix (rows, columns) that every tabular model starts from.
 
 One-hot columns hold their code (a level, then the rare code, then the missing code, see
-:class:`~genlab.tabular.schema.Column`); mode columns hold their number (datetimes as days since 1970),
+:class:`~genlab.data.tabular.schema.Column`); mode columns hold their number (datetimes as days since 1970),
 NaN when missing. ``from_codes`` undoes it: rare codes become one of the pooled values (drawn by their
 training frequency), numbers are clipped to the training range and rounded like the input, and missing
 values come back as missing, so that a writer can spell them as the input did.
@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..errors import DataError
-from .schema import Column, TableSchema, _days, _examples, _is_text, _plain, distinct
+from ...errors import DataError
+from .schema import Column, TableSchema, days_since_epoch, examples_text, is_text_column, plain_value, distinct
 
 
 def to_codes(schema: TableSchema, df: pd.DataFrame, unseen: str = "error") -> np.ndarray:
@@ -37,10 +37,10 @@ def to_codes(schema: TableSchema, df: pd.DataFrame, unseen: str = "error") -> np
 
 def _keys(col: Column, s: pd.Series):
     if col.numeric:
-        return pd.to_numeric(s.astype("str").str.strip() if _is_text(s) else s, errors="coerce").to_numpy(np.float64)
-    if _is_text(s):
+        return pd.to_numeric(s.astype("str").str.strip() if is_text_column(s) else s, errors="coerce").to_numpy(np.float64)
+    if is_text_column(s):
         return s.astype("str").str.strip().to_numpy(dtype=object)
-    return np.array([_plain(v) for v in s.to_numpy()], dtype=object) if len(s) else np.array([], dtype=object)
+    return np.array([plain_value(v) for v in s.to_numpy()], dtype=object) if len(s) else np.array([], dtype=object)
 
 
 def _fallback(col: Column) -> int:
@@ -61,9 +61,9 @@ def _level_codes(col: Column, values: pd.Series, counts: np.ndarray, inverse: np
     bad = codes < 0
     n_missing = 0 if col.n_missing else int((inverse < 0).sum())  # missing, and no code for it
     if (bad.any() or n_missing) and unseen == "error":
-        what = f"values never seen in the training data (e.g. {_examples(keys[bad])})" if bad.any() else "missing values"
+        what = f"values never seen in the training data (e.g. {examples_text(keys[bad])})" if bad.any() else "missing values"
         raise DataError(f"column {col.name!r} has {int(counts[bad].sum()) + n_missing} {what}; known values: "
-                        f"{_examples(col.levels + (col.rare or []), 12)}")
+                        f"{examples_text(col.levels + (col.rare or []), 12)}")
     codes[bad] = _fallback(col)
     return codes
 
@@ -79,15 +79,15 @@ def _missing_code(col: Column) -> float:
 def _numbers(col: Column, values: pd.Series, counts: np.ndarray) -> np.ndarray:
     """A number column's distinct present ``values`` as float64 (datetimes: days since 1970)."""
     if col.kind == "datetime":
-        dt = pd.to_datetime(values.astype("str").str.strip() if _is_text(values) else values,
+        dt = pd.to_datetime(values.astype("str").str.strip() if is_text_column(values) else values,
                             format=col.datetime_format, errors="coerce")
-        nums, bad = _days(dt.fillna(pd.Timestamp(0))), dt.isna().to_numpy()
+        nums, bad = days_since_epoch(dt.fillna(pd.Timestamp(0))), dt.isna().to_numpy()
     else:
-        num = pd.to_numeric(values.astype("str").str.strip() if _is_text(values) else values, errors="coerce")
+        num = pd.to_numeric(values.astype("str").str.strip() if is_text_column(values) else values, errors="coerce")
         nums, bad = num.to_numpy(np.float64), num.isna().to_numpy()
     if bad.any():
         raise DataError(f"column {col.name!r} is {col.kind} but has {int(counts[bad].sum())} values that are not "
-                        f"{'dates' if col.kind == 'datetime' else 'numbers'} (e.g. {_examples(values[bad])})")
+                        f"{'dates' if col.kind == 'datetime' else 'numbers'} (e.g. {examples_text(values[bad])})")
     return nums
 
 

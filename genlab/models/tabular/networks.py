@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .blocks import MLP
+from ...nn.blocks import MLP
 
 
 class ConcatResidual(nn.Module):

@@ -24,13 +24,13 @@ from torch import nn
 from ...data.base import Batch, DataInfo, TensorDataset
 from ...errors import ConfigError
 from ...registry import register_model
-from ...tabular.conditions import Condition
-from ...tabular.encoding import gumbel
-from ...tabular.marginals import EPS, Marginals
-from ..tabular.base import TabularModel
-from .ddpm import DiffusionConfig, GaussianDiffusion, sampling_plan
-from .denoisers import MLPDenoiser
-from .schedules import NoiseSchedule, target, to_x0_eps
+from .conditions import Condition
+from .encoding import gumbel
+from .marginals import EPS, Marginals
+from .base import TabularModel
+from ..diffusion.ddpm import DiffusionConfig, GaussianDiffusion, sampling_plan
+from ..diffusion.denoisers import MLPDenoiser
+from ..diffusion.schedules import NoiseSchedule, target, to_x0_eps
 
 
 BATCH_ELEMENTS = 1 << 21  # rows x network inputs denoised at a time

@@ -9,15 +9,19 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from ..errors import ConfigError, DataError
+from ...errors import ConfigError, DataError
 from .evaluate import HEADLINE, compare, real_frames, reference_cache
 
 
 def compare_table_runs(models: list, runs: list, data_cfg, *, n: int | None = None, seed: int = 0,
-                       test: str | None = None, echo=print, detection="gbm", evaluators=None) -> list[dict]:
+                       test: str | None = None, echo=print, detection="gbm", evaluators=None,
+                       **image_options) -> list[dict]:
     """Score every table model in ``models`` (run folders ``runs``) against ``data_cfg``'s real rows (and
     the ``test`` file if given); ``n`` synthetic rows each (default: as many as the real training rows).
     Returns one dict per row of the leaderboard (reference rows included)."""
+    if image_options.get("features", "genlab") != "genlab" or image_options.get("weights") is not None:
+        raise ConfigError("--features and --weights choose the feature network for image runs; table runs are "
+                          "compared on their columns")
     schemas = [m.schema for m in models]
     names0 = schemas[0].names
     for run, s in zip(runs, schemas):
@@ -60,7 +64,7 @@ def format_table(summary: pd.DataFrame) -> str:
 
 def write_table_comparison(rows: list[dict], output: Path) -> None:
     """The leaderboard as an HTML page (``output``) and JSON beside it."""
-    from ..eval import report as R
+    from .. import report as R
 
     if not rows:
         raise DataError("nothing to write: no rows")

@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, field, fields
 import numpy as np
 import pandas as pd
 
-from ..errors import ConfigError, DataError
+from ...errors import ConfigError, DataError
 from .pii import UNLEARNED, WHY
 
 KINDS = ("continuous", "discrete", "categorical", "boolean", "datetime")
@@ -247,7 +247,7 @@ def distinct(s: pd.Series, na_values=()) -> tuple[np.ndarray, pd.Series, np.ndar
     Missing: NaN/None, or text equal (after stripping) to a missing-value spelling."""
     inverse, uniq = pd.factorize(s)
     uniq, token = pd.Series(uniq), None
-    if _is_text(s) and len(uniq):
+    if is_text_column(s) and len(uniq):
         remap, uniq = pd.factorize(uniq.astype("str").str.strip())  # equal once stripped: one value
         uniq = pd.Series(uniq, dtype="str")
         inverse = np.where(inverse >= 0, remap[inverse], -1)
@@ -261,7 +261,7 @@ def distinct(s: pd.Series, na_values=()) -> tuple[np.ndarray, pd.Series, np.ndar
     return inverse, uniq, np.bincount(inverse[inverse >= 0], minlength=len(uniq)), token
 
 
-def _is_text(s: pd.Series) -> bool:
+def is_text_column(s: pd.Series) -> bool:
     return pd.api.types.is_string_dtype(s) or pd.api.types.is_object_dtype(s) or isinstance(s.dtype, pd.CategoricalDtype)
 
 
@@ -271,7 +271,7 @@ def _decimals(text: pd.Series) -> int:
     return int(min(6, (frac.str.len() - frac.str.find(".") - 1).max())) if len(frac) else 0
 
 
-def _examples(values, k: int = 3) -> str:
+def examples_text(values, k: int = 3) -> str:
     return ", ".join(repr(v) for v in list(dict.fromkeys(values))[:k])
 
 
@@ -290,7 +290,7 @@ def infer_column(name: str, s: pd.Series, kind: str | None = None, na_values=(),
         raise DataError(f"column {name!r} is empty: all {len(s)} values are missing; drop it from the file "
                         f"or mark it ignore in the schema ({name}: ignore)")
     col = Column(name, kind or "", n_missing=int((inverse < 0).sum()), na_token=token, declared=kind is not None)
-    text = _is_text(s)
+    text = is_text_column(s)
     if kind is None:
         from .pii import detect
 
@@ -303,7 +303,7 @@ def infer_column(name: str, s: pd.Series, kind: str | None = None, na_values=(),
         return col, values, counts, inverse
     if kind == "boolean" and len(values) > 2:
         raise DataError(f"column {name!r} is declared boolean but has {len(values)} distinct values "
-                        f"(e.g. {_examples(values)}); declare it categorical")
+                        f"(e.g. {examples_text(values)}); declare it categorical")
     if kind in ("categorical", "boolean"):
         return col, values, counts, inverse
     if kind == "datetime":
@@ -312,16 +312,16 @@ def infer_column(name: str, s: pd.Series, kind: str | None = None, na_values=(),
         bad = dt.isna().to_numpy()
         if bad.any():
             raise DataError(f"column {name!r} is datetime but {int(counts[bad].sum())} values are not dates in one "
-                            f"format (e.g. {_examples(values[bad])}); fix them or declare the column categorical")
+                            f"format (e.g. {examples_text(values[bad])}); fix them or declare the column categorical")
         col.datetime_format = fmt
-        nums = _days(dt)
+        nums = days_since_epoch(dt)
         col.decimals = 0 if np.all(nums == np.floor(nums)) else None  # dates: whole days; else seconds
     else:  # continuous | discrete
         parsed = pd.to_numeric(values, errors="coerce")
         bad = parsed.isna().to_numpy()
         if bad.any():
             raise DataError(f"column {name!r} is declared {kind} but {int(counts[bad].sum())} values are not numbers "
-                            f"(e.g. {_examples(values[bad])}); fix them or declare it categorical in the schema")
+                            f"(e.g. {examples_text(values[bad])}); fix them or declare it categorical in the schema")
         nums = parsed.to_numpy(dtype=np.float64)
         if text:
             col.decimals = 0 if kind == "discrete" else _decimals(values)
@@ -353,7 +353,7 @@ def _guess_kind(name: str, values: pd.Series, counts: np.ndarray, inverse: np.nd
         return "discrete" if values.str.fullmatch(r"[+-]?\d+(\.0*)?").all() else "continuous"
     if n_num >= 0.5 * n:
         raise DataError(f"column {name!r} mixes numbers and text: {n_num} numbers and {n - n_num} other values "
-                        f"(e.g. {_examples(values[~is_num])}); fix those values, add their spelling to na_values in a "
+                        f"(e.g. {examples_text(values[~is_num])}); fix those values, add their spelling to na_values in a "
                         f"schema file if they mean 'missing', or declare the column categorical ({name}: categorical)")
     if n_num == 0 and _looks_like_dates(values, values.iloc[inverse[inverse >= 0][:200]]):
         return "datetime"
@@ -368,7 +368,7 @@ def _looks_like_dates(values: pd.Series, sample: pd.Series) -> bool:
     return fmt is not None and pd.to_datetime(values, format=fmt, errors="coerce").notna().all()
 
 
-def _days(dt: pd.Series) -> np.ndarray:
+def days_since_epoch(dt: pd.Series) -> np.ndarray:
     """Datetimes as float days since 1970-01-01."""
     return (dt.to_numpy(dtype="datetime64[ns]").astype(np.int64) / 86_400e9).astype(np.float64)
 
@@ -381,7 +381,7 @@ def _set_levels(col: Column, values, counts: np.ndarray, n_rows: int, rare_fract
     (numbers: kept and drawn back by frequency) or at least one (text, ``hide_rare``: the values are not
     stored, only their row count; they come back as ``<rare>``)."""
     counts = pd.Series(counts, index=np.asarray(values)).groupby(level=0, sort=False).sum()  # "1", "1.0": one number
-    keys = [_plain(v) for v in counts.index]
+    keys = [plain_value(v) for v in counts.index]
     n = counts.to_numpy()
     order = np.argsort(keys, kind="stable") if col.numeric else np.lexsort((np.array(keys, dtype=str), -n))
     keys, n = [keys[i] for i in order], n[order]
@@ -399,7 +399,7 @@ def _set_levels(col: Column, values, counts: np.ndarray, n_rows: int, rare_fract
     col.modes = None
 
 
-def _plain(v):
+def plain_value(v):
     """numpy scalars to plain Python values (JSON)."""
     if isinstance(v, (np.bool_, bool)):
         return bool(v)

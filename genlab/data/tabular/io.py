@@ -1,5 +1,5 @@
 """Reading tables (CSV and other delimited text, with or without header, UCI ``.data``/``.names``; parquet)
-and writing samples back in the input's form (``@register_writer("table")``).
+and writing samples back in the input's form (``write_table``, the table writer named in ``genlab/modalities/table.py``).
 
 Text files are read as strings (column types are inferred afterwards, see ``schema.py``). The separator is
 sniffed among ``, ; tab |``; spaces after separators are skipped (UCI Adult uses ``", "``). A file has no
@@ -15,9 +15,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..data.base import DataInfo
-from ..errors import ConfigError, DataError
-from ..outputs import register_writer
+from ..base import DataInfo
+from ...errors import ConfigError, DataError
 from .schema import TableSchema
 
 PARQUET = (".parquet", ".pq")
@@ -125,7 +124,6 @@ def _uci_names(path: Path, n_cols: int) -> list[str] | None:
 # ----------------------------------------------------------------------------- writing
 
 
-@register_writer("table")
 def write_table(samples: pd.DataFrame, path: Path, info: DataInfo, labels=None) -> None:
     """``.csv`` (missing values spelled as in the input, dates in the input's format) or ``.parquet``."""
     if not isinstance(samples, pd.DataFrame):

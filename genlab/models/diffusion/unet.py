@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .blocks import _norm
+from ...nn.blocks import norm_layer
 
 
 def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10000.0) -> torch.Tensor:
@@ -48,9 +48,9 @@ class ConditionEmbedding(nn.Module):
 class ResBlock(nn.Module):
     def __init__(self, cin: int, cout: int, emb_dim: int, dropout: float = 0.0):
         super().__init__()
-        self.in_layers = nn.Sequential(_norm("group", cin), nn.SiLU(), nn.Conv2d(cin, cout, 3, padding=1))
+        self.in_layers = nn.Sequential(norm_layer("group", cin), nn.SiLU(), nn.Conv2d(cin, cout, 3, padding=1))
         self.emb = nn.Sequential(nn.SiLU(), nn.Linear(emb_dim, cout))
-        self.out_layers = nn.Sequential(_norm("group", cout), nn.SiLU(), nn.Dropout(dropout),
+        self.out_layers = nn.Sequential(norm_layer("group", cout), nn.SiLU(), nn.Dropout(dropout),
                                         nn.Conv2d(cout, cout, 3, padding=1))
         nn.init.zeros_(self.out_layers[-1].weight)
         nn.init.zeros_(self.out_layers[-1].bias)
@@ -67,7 +67,7 @@ class AttentionBlock(nn.Module):
     def __init__(self, ch: int):
         super().__init__()
         self.heads = max(1, ch // 32)
-        self.norm = _norm("group", ch)
+        self.norm = norm_layer("group", ch)
         self.qkv = nn.Conv2d(ch, 3 * ch, 1)
         self.proj = nn.Conv2d(ch, ch, 1)
         nn.init.zeros_(self.proj.weight)
@@ -126,7 +126,7 @@ class UNet(nn.Module):
                 ch = c
             self.up.append(_Level(pairs, emb_dim, sizes[i] <= attn_max_size, dropout))
             self.upsample.append(nn.Conv2d(c, c, 3, padding=1) if i > 0 else nn.Identity())
-        self.out = nn.Sequential(_norm("group", ch), nn.SiLU(), nn.Conv2d(ch, out_ch, 3, padding=1))
+        self.out = nn.Sequential(norm_layer("group", ch), nn.SiLU(), nn.Conv2d(ch, out_ch, 3, padding=1))
         nn.init.zeros_(self.out[-1].weight)
         nn.init.zeros_(self.out[-1].bias)
 

@@ -9,7 +9,7 @@ import html
 import numpy as np
 import pandas as pd
 
-from .metrics import _labels, _numbers, is_numeric
+from .metrics import category_labels, numeric_values, is_numeric
 
 REAL, SYNTH = "#4c72b0", "#dd8452"
 
@@ -18,20 +18,20 @@ def column_plot(real: pd.Series, synth: pd.Series, title: str, max_bars: int = 1
     """Histogram (numbers) or bar chart of the most frequent categories, real vs synthetic; base64 PNG."""
     from matplotlib.figure import Figure
 
-    from ..eval.report import fig_b64
+    from ..report import fig_b64
 
     fig = Figure(figsize=(3.6, 2.4))
     ax = fig.add_subplot()
     if is_numeric(real):
-        a, b = _numbers(real), _numbers(synth)
+        a, b = numeric_values(real), numeric_values(synth)
         a, b = a[~np.isnan(a)], b[~np.isnan(b)]
         lo, hi = np.quantile(a, [0.005, 0.995]) if len(a) else (0, 1)
         edges = np.linspace(lo, hi if hi > lo else lo + 1, 31)
         ax.hist(np.clip(a, lo, hi), edges, density=True, alpha=0.55, color=REAL, label="real")
         ax.hist(np.clip(b, lo, hi), edges, density=True, histtype="step", lw=1.6, color=SYNTH, label="synthetic")
     else:
-        p = _labels(real).value_counts(normalize=True)
-        q = _labels(synth).value_counts(normalize=True).reindex(p.index, fill_value=0.0)
+        p = category_labels(real).value_counts(normalize=True)
+        q = category_labels(synth).value_counts(normalize=True).reindex(p.index, fill_value=0.0)
         top = p.index[:max_bars]
         pos = np.arange(len(top))
         ax.bar(pos - 0.2, p[top], 0.4, color=REAL, label="real")
@@ -46,7 +46,7 @@ def column_plot(real: pd.Series, synth: pd.Series, title: str, max_bars: int = 1
 def heatmap(diff: pd.DataFrame, title: str) -> str:
     from matplotlib.figure import Figure
 
-    from ..eval.report import fig_b64
+    from ..report import fig_b64
 
     n = len(diff)
     fig = Figure(figsize=(1.2 + 0.38 * n, 0.9 + 0.38 * n))
@@ -67,7 +67,7 @@ def sections(name: str, summary: pd.DataFrame, column_scores: pd.DataFrame, real
              association_diff: pd.DataFrame, notes: list[str]) -> list[tuple[str, str]]:
     """(heading, HTML) sections for model ``name``: the comparison, per-column scores and plots, the
     association heat map."""
-    from ..eval.report import img_tag
+    from ..report import img_tag
 
     plots = "".join(img_tag(column_plot(real[c], synth[c], f"{c}  (score {column_scores.loc[c, name]:.3f})"), c)
                     for c in real.columns)
@@ -83,6 +83,6 @@ def sections(name: str, summary: pd.DataFrame, column_scores: pd.DataFrame, real
 
 
 def render(title: str, parts: list[tuple[str, str]]) -> str:
-    from ..eval.report import page
+    from ..report import page
 
     return page(title, parts)

@@ -12,8 +12,8 @@ import math
 import torch
 from torch import nn
 
-from ..errors import ConfigError
-from .blocks import MLP, ConvDecoder, ConvEncoder
+from ...errors import ConfigError
+from ...nn.blocks import MLP, ConvDecoder, ConvEncoder
 
 ARCHS = ("auto", "conv", "mlp")
 

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .schema import TableSchema
+from ...data.tabular.schema import TableSchema
 
 EPS = 1e-6
 

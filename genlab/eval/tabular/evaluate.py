@@ -26,8 +26,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..errors import DataError
-from ..eval import register_evaluator
+from ...errors import DataError
 from . import metrics as M
 from . import report
 
@@ -121,7 +120,7 @@ def compare(candidates: dict[str, pd.DataFrame], train: pd.DataFrame, test: pd.D
 def reference_cache(train: pd.DataFrame, test: pd.DataFrame, **settings) -> Path:
     """Where the reference rows of these real rows and ``settings`` are cached: ``$GENLAB_CACHE/tables/``
     (default ``~/.cache/genlab/tables/``), named by a SHA-256 of the rows, the settings and genlab's version."""
-    from .. import __version__
+    from ... import __version__
 
     h = hashlib.sha256()
     for df in (train, test):
@@ -156,10 +155,10 @@ def _write_cache(path, rows: dict, cols: dict) -> None:
 def real_frames(schema, data_cfg, test: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Real training and test rows (typed like generated ones): ``data_cfg``'s splits, or its whole table
     against the ``test`` file when one is given."""
-    from ..data.tables import read_splits, table_source
-    from .codes import typed_frame
-    from .io import read_table
-    from .schema import parse_overrides
+    from ...data.tables import read_splits, table_source
+    from ...data.tabular.codes import typed_frame
+    from ...data.tabular.io import read_table
+    from ...data.tabular.schema import parse_overrides
 
     names = parse_overrides(data_cfg.schema).get("names")
     if test is None:
@@ -172,7 +171,6 @@ def real_frames(schema, data_cfg, test: str | None = None) -> tuple[pd.DataFrame
     return typed_frame(schema, train_df), typed_frame(schema, test_df)
 
 
-@register_evaluator("table")
 def evaluate_table(model, run_dir, data_cfg, *, n: int | None = None, seed: int = 0, test: str | None = None,
                    target: str | None = None, references: bool = True, detection="gbm",
                    evaluators: list[str] | None = None, **_) -> dict:
@@ -210,10 +208,10 @@ def evaluate_table_run(run_dir: str | Path, data: str | None = None, test: str |
                        out_html: str | Path | None = None, root: str | None = None, **options) -> dict:
     """Python API: evaluate the table model in ``run_dir`` against ``data`` (default: the run's own) and
     ``test``; writes the HTML report to ``out_html`` (and a ``.json`` beside it) when given."""
-    from ..eval import data_config_for
-    from ..eval.report import json_ready
-    from ..training import checkpoint as ck
-    from ..training import load
+    from .. import data_config_for
+    from ..report import json_ready
+    from ...training import checkpoint as ck
+    from ...training import load
 
     run_dir = Path(run_dir)
     cfg = ck.read_run_config(run_dir)
