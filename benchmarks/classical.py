@@ -192,7 +192,7 @@ def save(args, results):
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--parts", default="rbm,hmm,lda")
-    p.add_argument("--budget", type=float, default=120, help="CPU seconds of training per RBM")
+    p.add_argument("--budget", type=float, default=60, help="CPU seconds of training per RBM (docs/classical.md: 60)")
     p.add_argument("--rbms", default="cd1,cd3,pcd")
     p.add_argument("--rbm-lr", type=float, default=1e-3)
     p.add_argument("--temperatures", type=int, default=10_000)

@@ -312,6 +312,7 @@ def main() -> None:
     p.add_argument("--workloads", default="dcgan,vae,pixelcnn,transformer")
     p.add_argument("--precisions", default="fp32,bf16")
     p.add_argument("--sample", action="store_true", help="also time `genlab sample -n 1000` against a plain script")
+    p.add_argument("--sample-repeats", type=int, default=3, help="A/B rounds of the whole-process sampling timing")
     p.add_argument("--root", default=str(SHARED))
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "peer.json"))
     args = p.parse_args()
@@ -325,7 +326,7 @@ def main() -> None:
         result["workloads"][name] = run_workload(name, args.precisions.split(","), args.rounds, int(steps[name]),
                                                  args.root)
     if args.sample:
-        result["sample_1000"] = run_sampling(args.root, args.threads)
+        result["sample_1000"] = run_sampling(args.root, args.threads, repeats=args.sample_repeats)
     result["benchmark_cpu_s"] = round(time.process_time() - c_start, 1)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=1))

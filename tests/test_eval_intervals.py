@@ -70,6 +70,24 @@ def test_compare_marks_differences_inside_the_interval_as_ties():
     assert "10.000*" in text and "11.000~" in text and "tied with the best" in text
 
 
+def test_likelihoods_are_ranked_only_against_the_same_estimator():
+    """An exact NLL is never marked best against a bound: each kind of likelihood is ranked on its own, and the
+    table says so."""
+    def row(name, nll, kind):
+        return {"model": name, "nll_nats": nll, "bits_per_dim": nll / 100, "likelihood": kind, "_ci": {}}
+
+    rows = [row("made", 90.0, "exact, 8-bit"), row("vae", 80.0, "ELBO bound, 8-bit"), row("pixelcnn", 85.0, "exact, 8-bit"),
+            row("iwae", 82.0, "ELBO bound, 8-bit"), {"model": "gan", "nll_nats": None, "likelihood": None, "_ci": {}}]
+    marks = mark_ties(rows)
+    assert marks[2]["nll_nats"] == "*" and marks[1]["nll_nats"] == "*"  # best exact, best bound
+    assert "nll_nats" not in marks[0] and "nll_nats" not in marks[3] and not marks[4]
+    text = format_table(rows)
+    assert "ranked within each kind of likelihood" in text
+    assert "exact, 8-bit: made, pixelcnn" in text and "ELBO bound, 8-bit: vae, iwae" in text
+    one_kind = format_table([row("made", 90.0, "exact, 8-bit"), row("pixelcnn", 85.0, "exact, 8-bit")])
+    assert "ranked within each kind" not in one_kind
+
+
 def test_reference_rows_are_disjoint_from_training_data():
     """The real-data row uses images neither trained on nor in the reference set; a data.limit run's unseen
     training-file images count as held out."""

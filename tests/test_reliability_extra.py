@@ -175,8 +175,6 @@ def test_parquet_samples_are_streamed_in_chunks_and_match_the_csv(copula_model, 
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s.csv", "s.parquet"]  # no .part left
 
 
-@pytest.mark.xfail(strict=True, reason="gaussian-copula samples a boolean column as the strings 'True'/'False': "
-                   "Parquet keeps strings, while the CSV is read back as bool")
 def test_parquet_keeps_boolean_columns_boolean(tmp_path):
     from genlab.sampling import sample_to_file
 

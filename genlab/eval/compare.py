@@ -66,7 +66,7 @@ def leaderboard_html(rows: list[dict]) -> str:
     """The comparison table with best / tie marks and 95% intervals, the reference rows' sample counts and
     provenance, and the legend of every column."""
     from . import report as R
-    from .image_runs import format_value, mark_ties, summary
+    from .image_runs import format_value, likelihood_notes, mark_ties, summary
 
     summ = [summary(r) for r in rows]
     marks = mark_ties(summ)
@@ -96,4 +96,8 @@ def leaderboard_html(rows: list[dict]) -> str:
     note = (f"<p class='note'>All rows are scored against the same {n_ref} held-out test images with the same feature "
             f"extractor; each row's sample count is in column n. {html.escape(R.MARKS)}.</p>"
             f"<p>Reference rows:</p><ul>{refs}</ul>")
+    kinds = likelihood_notes(summ)
+    if kinds:
+        note += f"<p class='note'>{html.escape(kinds[0])}</p><ul>" + "".join(
+            f"<li>{html.escape(k.strip())}</li>" for k in kinds[1:]) + "</ul>"
     return f"<table><tr>{head}</tr>{body}</table>{note}<h3>Columns</h3>{R.legend_html(cols)}"

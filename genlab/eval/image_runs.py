@@ -245,15 +245,32 @@ def _ci_text(ci) -> str:
     return f"[{format_value(ci[0])}, {format_value(ci[1])}]" if ci else ""
 
 
+LIKELIHOOD_COLUMNS = ("nll_nats", "bits_per_dim")
+
+
+def likelihood_groups(rows: list[dict], members: list[int] | None = None) -> dict[str, list[int]]:
+    """Rows with a likelihood, grouped by what it is (estimator and data model, the ``likelihood`` column):
+    likelihood columns are ranked only inside a group."""
+    groups: dict[str, list[int]] = {}
+    for i in range(len(rows)) if members is None else members:
+        if rows[i].get("likelihood") and rows[i].get("nll_nats") is not None:
+            groups.setdefault(rows[i]["likelihood"], []).append(i)
+    return groups
+
+
 def mark_ties(rows: list[dict], z: float = 1.959963984540054) -> list[dict]:
     """For summary rows (with their ``_ci``), a dict per row: column -> "*" (best model) or "~" (difference to
-    the best inside z * sqrt(se_best² + se²), a tie). Reference rows (``_reference``) are not ranked."""
+    the best inside z * sqrt(se_best² + se²), a tie). Reference rows (``_reference``) are not ranked; likelihood
+    columns are ranked within rows of the same estimator (:func:`likelihood_groups`)."""
     marks = [{} for _ in rows]
     models = [i for i, r in enumerate(rows) if not r.get("_reference")]
     if len(models) < 2:
         return marks
-    for col in LOWER_BETTER + HIGHER_BETTER:
-        vals = [(i, rows[i].get(col)) for i in models if isinstance(rows[i].get(col), (int, float))
+    groups = [(col, models) for col in LOWER_BETTER + HIGHER_BETTER if col not in LIKELIHOOD_COLUMNS]
+    for members in likelihood_groups(rows, models).values():  # an exact NLL is never ranked against a bound
+        groups += [(col, members) for col in LIKELIHOOD_COLUMNS]
+    for col, members in groups:
+        vals = [(i, rows[i].get(col)) for i in members if isinstance(rows[i].get(col), (int, float))
                 and not isinstance(rows[i].get(col), bool) and math.isfinite(rows[i][col])]
         if len(vals) < 2:
             continue
@@ -291,10 +308,22 @@ def format_table(rows: list[dict]) -> str:
         for key in ("_warning", "_skipped"):
             if r.get(key):
                 out.append(f"note ({r.get('model')}): {r[key]}")
+    out += likelihood_notes(rows)
     out.append(MARKS)
     out.append("columns:")
     out += legend_lines(cols)
     return "\n".join(out)
+
+
+def likelihood_notes(rows: list[dict]) -> list[str]:
+    """When models report different kinds of likelihood (exact, a bound, an estimate), say that each kind is
+    ranked on its own, and which rows are in which kind."""
+    groups = likelihood_groups(rows, [i for i, r in enumerate(rows) if not r.get("_reference")])
+    if len(groups) < 2:
+        return []
+    return ["likelihood columns (nll_nats, bits_per_dim) are ranked within each kind of likelihood, never an exact "
+            "value against a bound or an estimate:"] + [
+        f"  {kind}: {', '.join(str(rows[i].get('model')) for i in members)}" for kind, members in groups.items()]
 
 
 def format_metric_lines(row: dict) -> str:

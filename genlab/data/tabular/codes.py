@@ -116,8 +116,7 @@ def typed_frame(schema: TableSchema, df: pd.DataFrame) -> pd.DataFrame:
             inverse, uniq, _, _ = distinct(s, na_values)
             keys = _keys(col, uniq)
             values = np.where(inverse >= 0, keys[inverse] if len(keys) else None, None)
-            bools = col.kind == "boolean" and all(isinstance(v, bool) for v in col.levels + (col.rare or []))
-            out[col.name] = pd.Series(values, dtype=("boolean" if (inverse < 0).any() else bool) if bools else "str")
+            out[col.name] = _boolean_or_text(col, values, inverse < 0)
     return pd.DataFrame(out, index=pd.RangeIndex(len(df)))
 
 
@@ -141,8 +140,20 @@ def _levels_out(col: Column, code: np.ndarray, rng: np.random.Generator) -> pd.S
     if col.numeric:
         nums = np.where(missing, np.nan, values).astype(np.float64)
         return _typed_numbers(col, nums, missing)
-    if col.kind == "boolean" and all(isinstance(v, bool) for v in col.levels + (col.rare or [])):
-        return pd.Series(values, dtype="boolean" if missing.any() else bool)
+    return _boolean_or_text(col, values, missing)
+
+
+BOOLEAN_SPELLINGS = {"true": True, "false": False}
+
+
+def _boolean_or_text(col: Column, values: np.ndarray, missing: np.ndarray) -> pd.Series:
+    """A boolean column whose levels are Python booleans or spelled ``True`` / ``False`` (as a CSV reader gives
+    them) comes back as booleans (``boolean`` with missing values), so a .parquet keeps the type a .csv reader
+    infers; other spellings (``yes`` / ``no``) and other kinds stay text in the input's spelling."""
+    levels = list(col.levels) + list(col.rare or [])
+    if col.kind == "boolean" and all(isinstance(v, bool) or str(v).lower() in BOOLEAN_SPELLINGS for v in levels):
+        flags = [v if v is None or isinstance(v, bool) else BOOLEAN_SPELLINGS[str(v).lower()] for v in values]
+        return pd.Series(flags, dtype="boolean" if missing.any() else bool)
     return pd.Series(values, dtype="str")
 
 

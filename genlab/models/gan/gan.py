@@ -39,6 +39,10 @@ class GANConfig(ModelConfig):
     width: int | None = None  # mlp: hidden units (default 128); conv: channels of D's first / G's last stage (32)
     depth: int = 3  # mlp hidden layers
     depth_d: int | None = None  # mlp hidden layers of the discriminator(s), if not ``depth``
+    # conv: extra 3×3 conv blocks at each resolution of G (the output one included) and after each stride-2 stage
+    # of D; for small images, where the stride-2 stages are few (8×8: one)
+    blocks: int = 0
+    blocks_d: int | None = None  # the discriminator's, if not ``blocks``
     norm_g: str = "batch"  # conv generator normalisation: batch | group | none
     norm_d: str = "batch"  # conv discriminator normalisation: batch | group | none
     loss: str = "nonsaturating"  # minimax | nonsaturating | lsgan | wgan | hinge | d2gan
@@ -77,6 +81,12 @@ class GANConfig(ModelConfig):
             need(getattr(self, k) >= 1, f"model.{k} must be >= 1, got {getattr(self, k)}")
         need(self.depth_d is None or self.depth_d >= 1,
              f"model.depth_d must be >= 1 (or null: model.depth), got {self.depth_d}")
+        for k in ("blocks", "blocks_d"):
+            v = getattr(self, k)
+            need(v is None and k == "blocks_d" or v is not None and v >= 0,
+                 f"model.{k} must be an integer >= 0 (extra 3×3 conv blocks per resolution), got {v}")
+        need(self.arch != "mlp" or not (self.blocks or self.blocks_d),
+             "model.blocks and model.blocks_d add conv blocks, but model.arch=mlp; set model.depth for an MLP")
         need(self.width is None or self.width >= 1, f"model.width must be >= 1, got {self.width}")
         for k in ("gp_weight", "r1_weight", "instance_noise", "ac_weight", "mgan_beta", "d2_alpha", "d2_beta",
                   "instance_noise_steps"):
@@ -131,13 +141,17 @@ class GAN(GenerativeModel):
             raise ConfigError(f"model.conditional=true needs labelled data; {info.name or 'this dataset'} has no labels")
         k = info.num_classes if c.conditional else 0
         width = c.width or (32 if arch == "conv" else 128)
+        if arch == "mlp" and (c.blocks or c.blocks_d):
+            raise ConfigError(f"model.blocks and model.blocks_d add conv blocks, but {info.name or 'this dataset'} "
+                              "holds vectors (model.arch=mlp); set model.depth instead")
         self.generator = Generator(c.latent_dim, info.shape, arch, width, c.depth, c.norm_g, k, c.n_generators,
-                                   image=self.image)
+                                   image=self.image, blocks=c.blocks)
 
         def make_d() -> Discriminator:
             return Discriminator(info.shape, arch, width, c.depth_d or c.depth, c.norm_d, c.spectral_norm, k, c.cond_d,
                                  aux_classes=k if c.ac_weight else 0, n_generators=c.n_generators, pack=c.pack,
-                                 minibatch_std=c.minibatch_std)
+                                 minibatch_std=c.minibatch_std,
+                                 blocks=c.blocks if c.blocks_d is None else c.blocks_d)
 
         self.discriminator = make_d()
         self.discriminator2 = make_d() if losses.HEADS.get(c.loss, 1) == 2 else None  # D2GAN's second one

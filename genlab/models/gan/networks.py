@@ -19,7 +19,7 @@ import torch
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
-from ...nn.blocks import MLP, ConvDecoder, ConvEncoder
+from ...nn.blocks import MLP, ConvDecoder, ConvEncoder, activation, norm_layer
 
 MAX_LABEL_DIM = 32  # labels enter as a learned embedding of min(num_classes, 32) dimensions
 
@@ -48,11 +48,48 @@ def _sn(layer: nn.Module, on: bool) -> nn.Module:
     return spectral_norm(layer) if on else layer
 
 
+def conv_blocks(ch: int, n: int, norm: str, act: str, spectral: bool = False) -> list[nn.Module]:
+    """``n`` resolution-keeping blocks (3×3 conv, norm, activation) of ``ch`` channels."""
+    return [m for _ in range(n) for m in (_sn(nn.Conv2d(ch, ch, 3, 1, 1), spectral), norm_layer(norm, ch), activation(act))]
+
+
+def deepen_decoder(dec: ConvDecoder, blocks: int, norm: str) -> ConvDecoder:
+    """``blocks`` extra 3×3 conv blocks at every resolution of a DCGAN generator, the output one included:
+    the last upsampling layer keeps its input's channels and a 3×3 conv maps them to the image's."""
+    dec.fc_act = nn.Sequential(*dec.fc_act, *conv_blocks(dec.ch0, blocks, norm, "relu"))
+    layers = list(dec.net)
+    *body, last = layers
+    out: list[nn.Module] = []
+    for m in body:
+        out.append(m)
+        if isinstance(m, nn.ReLU):  # the end of an upsampling stage (conv, norm, activation)
+            out += conv_blocks(out[-3].out_channels, blocks, norm, "relu")
+    ch = last.in_channels
+    out += [type(last)(ch, ch, last.kernel_size, last.stride, last.padding), norm_layer(norm, ch), nn.ReLU(),
+            *conv_blocks(ch, blocks - 1, norm, "relu"), nn.Conv2d(ch, last.out_channels, 3, 1, 1)]
+    dec.net = nn.Sequential(*out)
+    return dec
+
+
+def deepen_encoder(enc: ConvEncoder, blocks: int, norm: str, spectral: bool) -> ConvEncoder:
+    """``blocks`` extra 3×3 conv blocks after every stride-2 stage of a DCGAN discriminator."""
+    out: list[nn.Module] = []
+    for m in enc.net:
+        out.append(m)
+        if isinstance(m, nn.LeakyReLU):
+            conv = out[-3]
+            ch = (conv.parametrizations.weight.original if spectral else conv.weight).shape[0]
+            out += conv_blocks(ch, blocks, norm, "lrelu", spectral)
+    enc.net = nn.Sequential(*out)
+    return enc
+
+
 class Generator(nn.Module):
     """Noise (N, latent_dim) [+ labels, + generator index] -> samples (N, *shape); tanh output for images."""
 
     def __init__(self, latent_dim: int, shape: tuple[int, ...], arch: str, width: int, depth: int = 3,
-                 norm: str = "batch", num_classes: int = 0, n_generators: int = 1, image: bool = True):
+                 norm: str = "batch", num_classes: int = 0, n_generators: int = 1, image: bool = True,
+                 blocks: int = 0):
         super().__init__()
         self.shape = tuple(shape)
         e = label_dim(num_classes)
@@ -65,6 +102,8 @@ class Generator(nn.Module):
             self.maps = self.shifts = None
         if arch == "conv":
             self.net = ConvDecoder(latent_dim + e, self.shape, width, norm=norm)
+            if blocks:
+                self.net = deepen_decoder(self.net, blocks, norm)
         else:
             self.net = MLP([latent_dim + e] + [width] * depth + [math.prod(self.shape)], act="relu")
         self.out_act = nn.Tanh() if image else nn.Identity()
@@ -89,7 +128,7 @@ class Discriminator(nn.Module):
 
     def __init__(self, shape: tuple[int, ...], arch: str, width: int, depth: int = 3, norm: str = "batch",
                  spectral: bool = False, num_classes: int = 0, cond: str = "concat", aux_classes: int = 0,
-                 n_generators: int = 1, pack: int = 1, minibatch_std: bool = False):
+                 n_generators: int = 1, pack: int = 1, minibatch_std: bool = False, blocks: int = 0):
         super().__init__()
         self.arch, self.pack, self.minibatch_std = arch, pack, minibatch_std
         e = label_dim(num_classes) if cond == "concat" else 0
@@ -99,6 +138,8 @@ class Discriminator(nn.Module):
             self.body = ConvEncoder((pack * (c + e), h, w), 1, width, norm=norm, act="lrelu", spectral=spectral,
                                     first_norm=False)
             self.body.out = nn.Identity()  # the heads below replace the encoder's linear output
+            if blocks:
+                self.body = deepen_encoder(self.body, blocks, norm, spectral)
             feat = self.body.flat
         else:
             self.body = MLP([pack * (math.prod(shape) + e)] + [width] * depth, act="lrelu", out_act="lrelu",
