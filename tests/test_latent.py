@@ -14,7 +14,7 @@ from genlab.cli import main
 from genlab.config import DataConfig, ModelConfig
 from genlab.data import load_data
 from genlab.data.words import to_ids, to_text
-from genlab.errors import DataError
+from genlab.errors import ConfigError, DataError
 from genlab.eval import latent as L
 from genlab.models.base import GenerativeModel
 from genlab.registry import register_model
@@ -209,3 +209,23 @@ def test_seq_ae_learns_to_spell_back_words(tmp_path):
     assert code == 0 and len((tmp_path / "r.txt").read_text().splitlines()) == 4
     code, out = cli("interpolate", tmp_path / "r", "--pairs", 2, "--steps", 3, "-o", tmp_path / "i.txt")
     assert code == 0 and (tmp_path / "i.txt").read_text().count(" -> ") == 4
+
+
+def test_rows_of_examples_are_written_by_type_and_suffix(tmp_path):
+    """Reconstructions and interpolation paths: images as a grid, strings as lines, anything as arrays; the
+    default file follows the kind of data's own default (genlab/modalities/)."""
+    imgs = [torch.zeros(3, 1, 8, 8), torch.ones(3, 1, 8, 8)]
+    L.write_rows(imgs, tmp_path / "g.png", cols=2, what="reconstructions", arrays=None)
+    from PIL import Image
+
+    w, h = Image.open(tmp_path / "g.png").size
+    assert w > 0 and h > w  # 2 blocks (3 examples, 2 per block) of 2 rows each: taller than wide
+    L.write_rows([["a", "b"], ["c", "d"]], tmp_path / "t.txt", cols=2, what="paths", arrays=None)
+    assert (tmp_path / "t.txt").read_text() == "a -> c\nb -> d\n"
+    saved = []
+    L.write_rows(imgs, tmp_path / "a.npz", cols=2, what="x", arrays=saved.append)
+    assert saved == [tmp_path / "a.npz"]
+    with pytest.raises(ConfigError, match=r"reconstructions are written as \.png, \.npz, not \.gif"):
+        L.write_rows(imgs, tmp_path / "x.gif", cols=2, what="reconstructions", arrays=None)
+    assert L.rows_suffix("image", ".npz") == ".png" and L.rows_suffix("words", ".npz") == ".txt"
+    assert L.rows_suffix("vector", ".npy") == ".npy"

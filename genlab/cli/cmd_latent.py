@@ -114,7 +114,7 @@ def reconstruct(run, data, output, n, split, root, device, seed) -> None:
     import numpy as np
     import torch
 
-    from ..eval.latent import encode_batch, iter_batches
+    from ..eval.latent import encode_batch, iter_batches, rows_suffix, write_rows
 
     if n < 1:
         raise ConfigError(f"-n must be a positive number of examples, got {n}")
@@ -127,40 +127,16 @@ def reconstruct(run, data, output, n, split, root, device, seed) -> None:
         batch = {**batch, "x_clean": batch["x"], "x": model.corrupt_input(batch["x"])}
     z = encode_batch(model, batch)
     rec = model.decode(z, batch.get("y")) if model.conditional else model.decode(z)
-    suffix = {"image": ".png", "words": ".txt"}.get(model.info.modality, ".npz")
-    path = _out(output, run, f"reconstruct-{_stem(data)}{suffix}")
+    path = _out(output, run, f"reconstruct-{_stem(data)}{rows_suffix(model.info.modality, '.npz')}")
     rows = [batch["x_clean"], batch["x"], rec] if noisy else [batch["x"], rec]
-    if model.info.modality == "image" and path.suffix == ".png":
-        _paired_grid(rows, path)
-    elif model.info.modality == "words" and path.suffix in (".txt", ""):
+    if isinstance(rec, list):  # word models decode to strings: show the inputs as text too
         from ..data.words import to_text
 
-        originals = to_text(batch["x"], model.info.meta["vocab"])
-        path.write_text("".join(f"{a}\t->\t{b}\n" for a, b in zip(originals, rec)), encoding="utf-8")
-    elif path.suffix == ".npz":
-        np.savez_compressed(path, x=rows[0].cpu().numpy(), reconstruction=rec.cpu().numpy())
-    else:
-        raise ConfigError(f"reconstructions of {model.info.modality} data are written as "
-                          f"{'.png' if model.info.modality == 'image' else '.txt'} or .npz, not {path.suffix or 'no suffix'}")
+        rows = [to_text(r, model.info.meta["vocab"]) for r in rows[:-1]] + [rec]
+    write_rows(rows, path, cols=16, what="reconstructions",
+               arrays=lambda p: np.savez_compressed(p, x=batch["x"].cpu().numpy(),
+                                                    reconstruction=np.asarray(rec) if isinstance(rec, list) else rec.cpu().numpy()))
     click.echo(f"wrote {len(rec)} reconstructions to {path}" + (" (rows: clean, corrupted, reconstruction)" if noisy else ""))
-
-
-def _paired_grid(rows, path: Path, cols: int = 16) -> None:
-    """Images in row groups: for each block of ``cols`` examples, one grid row per tensor of ``rows``."""
-    import torch
-
-    from ..outputs import save_image_grid
-
-    n = len(rows[0])
-    pad = -n % cols if n > cols else 0
-    blocks = []
-    for s in range(0, n, cols):
-        for r in rows:
-            part = r[s : s + cols].float().cpu()
-            if pad and len(part) < cols:
-                part = torch.cat([part, torch.ones(cols - len(part), *part.shape[1:])])
-            blocks.append(part)
-    save_image_grid(torch.cat(blocks), path, nrow=min(n, cols))
 
 
 @main.command()
@@ -181,7 +157,7 @@ def interpolate(run, output, steps, pairs, data, slerp, label, split, root, devi
     import numpy as np
     import torch
 
-    from ..eval.latent import encode_batch, iter_batches
+    from ..eval.latent import encode_batch, iter_batches, rows_suffix, write_rows
     from ..eval.latent import interpolate as paths
 
     if steps < 2 or pairs < 1:
@@ -209,19 +185,14 @@ def interpolate(run, output, steps, pairs, data, slerp, label, split, root, devi
     z = paths(z0, z1, steps, slerp).flatten(0, 1)
     kw = {"labels": labels.repeat_interleave(steps)} if model.conditional else {}
     x = model.decode(z, **kw)
-    suffix = {"image": ".png", "words": ".txt"}.get(model.info.modality, ".npy")
-    path = _out(output, run, f"interpolate{suffix}")
-    if model.info.modality == "image" and path.suffix == ".png":
-        from ..outputs import save_image_grid
-
-        save_image_grid(x, path, nrow=steps)
-    elif isinstance(x, list) and path.suffix in (".txt", ""):
-        path.write_text("".join(" -> ".join(x[i : i + steps]) + "\n" for i in range(0, len(x), steps)), encoding="utf-8")
-    elif path.suffix == ".npy":
-        np.save(path, x.cpu().numpy().reshape(pairs, steps, *x.shape[1:]))
-    else:
-        raise ConfigError(f"interpolations of {model.info.modality} data are written as "
-                          f"{'.png' if model.info.modality == 'image' else '.txt'} or .npy, not {path.suffix or 'no suffix'}")
+    path = _out(output, run, f"interpolate{rows_suffix(model.info.modality, '.npy')}")
+    if isinstance(x, list):  # strings: one line per path
+        rows, cols = [x[j::steps] for j in range(steps)], pairs
+    else:  # images: one grid row per path
+        rows, cols = [x[i * steps: (i + 1) * steps] for i in range(pairs)], steps
+    write_rows(rows, path, cols=cols, what="interpolations",
+               arrays=lambda p: np.save(p, np.asarray(x).reshape(pairs, steps) if isinstance(x, list)
+                                        else x.cpu().numpy().reshape(pairs, steps, *x.shape[1:])))
     click.echo(f"wrote {pairs} paths of {steps} points to {path}")
 
 

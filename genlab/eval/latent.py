@@ -165,3 +165,46 @@ def reconstruction_mse(model, ds: TensorDataset, batch_size: int = 500, limit: i
         total += float((batch["x"] - rec).flatten(1).pow(2).sum())
         n += len(batch["x"])
     return total / n
+
+
+def rows_suffix(modality: str, arrays: str) -> str:
+    """The default file for rows of examples (reconstructions, interpolation paths) of a kind of data: its
+    default sample file when that is a picture or lines of text (``.png`` grid, ``.txt``), else ``arrays``."""
+    from ..modalities import get_modality
+
+    default = get_modality(modality).default_suffix
+    return default if default in (".png", ".txt") else arrays
+
+
+def write_rows(rows: list, path: Path, *, cols: int, what: str, arrays) -> None:
+    """Write equally long rows of examples: images (N, C, H, W) as a ``.png`` grid (per block of ``cols``
+    examples, one grid row per row), strings as ``.txt`` lines (the rows' entries joined by `` -> ``), or
+    anything as arrays by ``arrays(path)`` for ``.npz`` / ``.npy``; other suffixes get one clear line."""
+    suffix = path.suffix.lower()
+    images = all(isinstance(r, torch.Tensor) and r.dim() == 4 for r in rows)
+    strings = all(isinstance(r, list) for r in rows)
+    if suffix == ".png" and images:
+        _grid_rows(rows, path, cols)
+    elif suffix in (".txt", "") and strings:
+        path.write_text("".join(" -> ".join(map(str, e)) + "\n" for e in zip(*rows)), encoding="utf-8")
+    elif suffix in (".npz", ".npy"):
+        arrays(path)
+    else:
+        picture = ".png" if images else ".txt" if strings else None
+        kinds = ", ".join(s for s in (picture, ".npz" if suffix != ".npy" else ".npy") if s)
+        raise ConfigError(f"{what} are written as {kinds}, not {path.suffix or 'no suffix'}")
+
+
+def _grid_rows(rows: list, path: Path, cols: int) -> None:
+    from ..outputs import save_image_grid
+
+    n = len(rows[0])
+    pad = -n % cols if n > cols else 0
+    blocks = []
+    for s in range(0, n, cols):
+        for r in rows:
+            part = r[s: s + cols].float().cpu()
+            if pad and len(part) < cols:
+                part = torch.cat([part, torch.ones(cols - len(part), *part.shape[1:])])
+            blocks.append(part)
+    save_image_grid(torch.cat(blocks), path, nrow=min(n, cols))
