@@ -1,10 +1,11 @@
 """DDPM on MNIST / Fashion-MNIST: sample quality and speed against the number of sampling steps.
 
     python benchmarks/diffusion_mnist.py [--dataset mnist] [--budget 480] [--n 256] [--steps 10,20,50,100,1000]
-                                         [--n-long 150 --long-from 1000]
+                                         [--n-long 150 --long-from 1000] [--set model.KEY=VALUE ...] [--final-n 10000]
 
 1. Train ``ddpm`` (a small U-Net, settings in ``MODEL`` / ``TRAIN``) for ``--budget`` process-CPU seconds
    on one thread (``ar_budget.train_for_cpu_budget``: the machine is shared, so wall time is no budget).
+   ``--set model.KEY=VALUE`` / ``--set train.KEY=VALUE`` (repeatable, values parsed as JSON) override them.
 2. With the EMA weights, draw ``--n`` samples (seed 0) with DDIM (eta = 0) for every step count in
    ``--steps`` and with DPM-Solver++(2M) for ``--dpm-steps``; time each (CPU and wall seconds). Step counts
    of at least ``--long-from`` draw only ``--n-long`` samples (1000 network calls per sample are expensive
@@ -15,7 +16,9 @@
    Rows with more than ``--n-long`` samples are also scored on their first ``--n-long`` (``at_n<N>``), to
    compare with the long rows at the same sample size. Each row is evaluated and written to the JSON as
    soon as it is sampled.
-4. The variational bound in bits/dim on ``--nll-images`` test images (``--nll-strata`` stratified steps
+4. With ``--final-n N``: N more samples (seed 1) from the row with the lowest FID, scored the same way
+   (``final`` in the JSON), the first 64 as ``docs/img/diffusion_<dataset>_final.png``.
+5. The variational bound in bits/dim on ``--nll-images`` test images (``--nll-strata`` stratified steps
    per image).
 
 Samples go to ``benchmarks/results/diffusion_<dataset>/`` (``.npz``, re-evaluated with ``--eval-only``),
@@ -50,8 +53,23 @@ TRAIN = {"batch_size": 64, "lr": 1e-3, "ema_decay": 0.995, "val_batches": 2, "gr
          "device": "cpu", "log_every": 100}
 
 
-def sample_timed(model, n: int, **options):
-    gen = torch.Generator().manual_seed(0)
+def overrides(pairs: list[str]) -> tuple[dict, dict]:
+    """``model.KEY=VALUE`` / ``train.KEY=VALUE`` strings as (model, train) dicts; values parsed as JSON."""
+    out: dict = {"model": {}, "train": {}}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        section, _, name = key.partition(".")
+        if not sep or section not in out or not name:
+            raise SystemExit(f"--set takes model.KEY=VALUE or train.KEY=VALUE, got {pair!r}")
+        try:
+            out[section][name] = json.loads(value)
+        except json.JSONDecodeError:
+            out[section][name] = value
+    return out["model"], out["train"]
+
+
+def sample_timed(model, n: int, seed: int = 0, **options):
+    gen = torch.Generator().manual_seed(seed)
     x, cpu, wall = cpu_and_wall(lambda: model.sample(n, generator=gen, **options))
     return x, {"cpu_s": round(cpu, 1), "wall_s": round(wall, 1), "samples_per_cpu_s": round(n / cpu, 2),
                "samples_per_wall_s": round(n / wall, 2)}
@@ -89,7 +107,12 @@ def main(argv=None) -> None:
     p.add_argument("--root", default=str(SHARED))
     p.add_argument("--runs", default="/tmp/genlab-bench")
     p.add_argument("--eval-only", action="store_true", help="evaluate the samples saved by an earlier run")
+    p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                   help="override MODEL (model.KEY) or TRAIN (train.KEY); repeatable")
+    p.add_argument("--final-n", type=int, default=0, help="samples to redraw from the best row (0: none)")
     args = p.parse_args(argv)
+    model_set, train_set = overrides(args.set)
+    model_cfg, train_cfg = {**MODEL, **model_set}, {**TRAIN, **train_set}
     torch.set_num_threads(1)
 
     name = args.dataset
@@ -124,10 +147,10 @@ def main(argv=None) -> None:
         return
     result = {"dataset": name, "date": datetime.date.today().isoformat(),
               "machine": f"{platform.machine()} CPU, 1 thread, no GPU, shared with other jobs",
-              "torch": torch.__version__, "model": MODEL, "train": TRAIN, "budget_cpu_s": args.budget,
+              "torch": torch.__version__, "model": model_cfg, "train": train_cfg, "budget_cpu_s": args.budget,
               "command": "python benchmarks/diffusion_mnist.py " + " ".join(argv if argv is not None else sys.argv[1:])}
     print(f"training ddpm on {name} for {args.budget:.0f} CPU seconds ...", flush=True)
-    result["training"] = train_for_cpu_budget("ddpm", cfg, run, args.budget, MODEL, TRAIN)
+    result["training"] = train_for_cpu_budget("ddpm", cfg, run, args.budget, model_cfg, train_cfg)
     print(result["training"], flush=True)
     model = genlab.load(run)  # EMA weights
     result["sampling"] = {}
@@ -155,6 +178,16 @@ def main(argv=None) -> None:
         if steps in (20, 100) and sampler == "ddim":
             save_image_grid(x[:36], ROOT / "docs" / "img" / f"diffusion_{name}_ddim{steps}.png", nrow=6)
         evaluate(key)
+    if args.final_n:
+        best = min(result["sampling"], key=lambda k: result["sampling"][k]["fid"])
+        row = result["sampling"][best]
+        x, timing = sample_timed(model, args.final_n, seed=1, sampler=row["sampler"], steps=row["steps"])
+        np.savez_compressed(out_dir / "final.npz", x=(x * 255).round().byte().numpy())
+        save_image_grid(x[:64], ROOT / "docs" / "img" / f"diffusion_{name}_final.png", nrow=8)
+        result["final"] = {"sampler": row["sampler"], "steps": row["steps"], "n": args.final_n, "seed": 1, **timing,
+                           **quality(x, train, test, cache)}
+        print("final", result["final"], flush=True)
+        write()
     print(f"wrote {result_path}")
 
 

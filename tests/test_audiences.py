@@ -16,7 +16,7 @@ from click.testing import CliRunner
 
 import genlab
 from genlab.audiences import metrics as M
-from genlab.audiences.protocol import GLOBAL_ROW, NN_ROW, REAL_ROW, Candidate, evaluate_novel
+from genlab.audiences.protocol import GLOBAL_ROW, NN_ROW, REAL_ROW, Candidate, evaluate_novel, format_table
 from genlab.cli import main
 from genlab.config import DataConfig
 from genlab.data import download
@@ -81,6 +81,9 @@ def test_rmse_and_rsm_match_hand_computed_examples():
     assert M.rsm(p_gen_tie, p_real) == pytest.approx(100 * (0.5 + 1 + 1) * 2 / 6)
     assert np.isnan(M.rsm(p_gen, np.full((3, 2), 0.5)))
     assert M.rsm(p_real, p_real) == 100.0 and M.rsm(p_real[::-1], p_real) == 0.0
+    # fidelity per item = 1 - TVD = 1 - 0.5 * (|0.1| + |0.1|) = 0.9, 0.9, and 1 - 0.3 = 0.7
+    assert np.allclose(M.fidelity(p_gen, p_real, cats), [0.9, 0.9, 0.7])
+    assert M.score(p_real, p_real, cats)["fidelity"] == pytest.approx(1.0)
 
 
 def test_categories_bins_and_proportions():
@@ -225,9 +228,14 @@ def test_protocol_rows_and_draws(cfg, one_thread):
     assert set(res["rows"]) == {"vae", NN_ROW, GLOBAL_ROW, REAL_ROW}
     for row in res["rows"].values():
         assert len(row["draws"]) == 2 and 0 <= row["mean"]["rsm"] <= 100 and row["mean"]["rmse"] >= 0
-        assert {"rmse_age", "rsm_sex", "exact_copies", "cpu_s"} <= set(row["mean"])
+        assert {"rmse_age", "rsm_sex", "exact_copies", "cpu_s", "fidelity", "detection_auc"} <= set(row["mean"])
+        assert 0 <= row["mean"]["fidelity"] <= 1 and 0 <= row["mean"]["detection_auc"] <= 1
     # the real users resampled order items (kind A vs B) far better than random training users
     assert res["rows"][REAL_ROW]["mean"]["rsm"] > res["rows"][GLOBAL_ROW]["mean"]["rsm"] + 15
+    # per item, resampled real users look like the item's users; the same users for every item do not
+    assert res["rows"][REAL_ROW]["mean"]["fidelity"] > res["rows"][GLOBAL_ROW]["mean"]["fidelity"]
+    assert res["rows"][REAL_ROW]["mean"]["detection_auc"] < res["rows"][GLOBAL_ROW]["mean"]["detection_auc"]
+    assert "detect AUC" in format_table(res)
     assert res["rows"][NN_ROW]["mean"]["exact_copies"] == 100.0
     with pytest.raises(ConfigError, match="--novel 40 is more than the 30 items"):
         evaluate_novel(cfg, [], n_novel=40, min_events=10, draws=1)

@@ -10,6 +10,10 @@ attribute ``a`` and category ``c``, ``p[i, a, c]`` is the share of the item's ev
 * **RSM** (ranking similarity, %): over every pair of items ``i < j`` and every proportion ``(a, c)``
   whose real values differ, the share where ``sign(p_gen[i] - p_gen[j]) == sign(p_real[i] - p_real[j])``;
   a generated tie counts one half. 50% is chance, 100% every ordering kept.
+* **fidelity** (per item, 0-1): ``1 - TVD`` of each attribute's category shares (``1 - 0.5 sum_c |p_gen - p_real|``,
+  sdmetrics' TVComplement on the categories above), averaged over attributes and then over items.
+* **detection AUC** (``protocol.py``): how well a classifier tells the generated events of the held-out items
+  from their real events, given the item (0.5: it cannot; 1: always can).
 * **exact copies**: the share of generated events identical (every attribute) to some training event.
 """
 from __future__ import annotations
@@ -124,11 +128,16 @@ def exact_copies(generated: np.ndarray, train: np.ndarray) -> float:
     return float(np.isin(keys(generated), keys(train)).mean())
 
 
+def fidelity(p_gen: np.ndarray, p_real: np.ndarray, cats: Categories) -> np.ndarray:
+    """(items,) mean over attributes of ``1 - TVD`` between each item's generated and real category shares."""
+    return np.stack([1 - 0.5 * np.abs(p_gen[:, sl] - p_real[:, sl]).sum(1) for sl in cats.slices], 1).mean(1)
+
+
 def score(p_gen: np.ndarray, p_real: np.ndarray, cats: Categories) -> dict:
     """Summary of one candidate on one set of novel items."""
     r = rmse(p_gen, p_real, cats)
     s = rsm(p_gen, p_real, cats)
-    out = {"rsm": s["all"], "rmse": float(r.mean())}
+    out = {"rsm": s["all"], "rmse": float(r.mean()), "fidelity": float(fidelity(p_gen, p_real, cats).mean())}
     for j, name in enumerate(cats.names):
         out[f"rmse_{name}"] = float(r[:, j].mean())
         out[f"rsm_{name}"] = s[name]

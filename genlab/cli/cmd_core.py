@@ -65,18 +65,23 @@ def _density(cls) -> str:
 @click.option("--root", default=None, help="folder holding built-in datasets (else $GENLAB_DATA or the cache)")
 @click.option("--target", default=None, help="tables: the column to predict in utility metrics (data.target)")
 @click.option("--schema", default=None, help="tables: column types, a schema.yaml or \"col=kind,...\" (data.schema)")
+@click.option("--test", "test_file", default=None, metavar="FILE",
+              help="tables: held-out rows with the training table's columns (data.test); else the dataset's own "
+                   "test file or a data.val_fraction holdout (0: every row trains)")
 @click.option("--overwrite", is_flag=True, help="replace an existing run folder")
 @click.option("--quiet", is_flag=True, help="no progress bar")
 @click.option("--nproc", type=int, default=None,
               help="data-parallel training on N processes of this machine (torchrun --standalone; batch size is "
                    "per process; see docs/distributed.md)")
 def train(model, data, out, config_file, overrides, epochs, max_steps, max_time, max_cpu_time, batch_size, lr, seed,
-          device, root, target, schema, overwrite, quiet, nproc) -> None:
+          device, root, target, schema, test_file, overwrite, quiet, nproc) -> None:
     """Train MODEL (see `genlab models`) and write a run folder."""
     from ..registry import get_model_class
     from ..training import train as run_train
 
-    get_model_class(model)  # unknown names fail before anything is read
+    cls = get_model_class(model)  # unknown names fail before anything is read
+    if test_file is not None and "table" not in cls.modalities:
+        raise ConfigError(f"--test FILE is for table models; {model} trains on {' or '.join(cls.modalities)} data")
     if nproc is not None:
         import sys
 
@@ -101,7 +106,7 @@ def train(model, data, out, config_file, overrides, epochs, max_steps, max_time,
         sections["data"]["name"] = data
     if root is not None:
         sections["data"]["root"] = root
-    sections["data"].update({k: v for k, v in {"target": target, "schema": schema}.items() if v is not None})
+    sections["data"].update({k: v for k, v in {"target": target, "schema": schema, "test": test_file}.items() if v is not None})
     sections = apply_overrides(sections, list(overrides))
     sections["train"] = budget_rule(sections["train"])
     tc = from_dict(TrainConfig, sections["train"], "train")

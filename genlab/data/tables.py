@@ -99,21 +99,41 @@ def _read_splits(cfg: DataConfig, names: list[str] | None = None) -> tuple:
     if given:
         test_path = Path(given).expanduser()
         if not test_path.is_file():
-            raise DataError(f"test table {given} does not exist (data.test / --test)")
+            what = "is a folder; give one table file" if test_path.is_dir() else "does not exist"
+            raise DataError(f"test table {given} {what} (data.test / --test)")
     df = read_table(train_path, names)
-    test_df = read_table(test_path, names or list(df.columns)) if test_path else None
+    test_df = read_table(test_path, names) if test_path else None
     if test_df is not None:
+        test_df = _same_columns(df, test_df, test_path, train_path)
         source = f"from {test_path.name}"
     elif cfg.val_fraction == 0 or len(df) < 2:
         source = "none (data.val_fraction=0: every row trains)" if cfg.val_fraction == 0 else "none (a one-row table)"
     else:
         test_df = df.iloc[holdout_indices(len(df), cfg.val_fraction, "test")]
         df = df.iloc[holdout_indices(len(df), cfg.val_fraction, "train")]
-        source = (f"a seeded {cfg.val_fraction:g} holdout of the file (set data.val_fraction=0 to train on every row, "
-                  f"or give a test table with data.test)")
+        source = (f"a seeded {cfg.val_fraction:g} holdout of the file: --set data.val_fraction=0 trains on every row, "
+                  f"--test FILE (data.test) gives held-out rows")
     if cfg.limit:
         df = df.iloc[: cfg.limit]
     return df, test_df, name, source
+
+
+def _same_columns(df, test_df, test_path: Path, train_path: Path):
+    """The test rows with the training table's columns, in its order; a test table with other columns stops."""
+    unnamed = [f"col{i}" for i in range(test_df.shape[1])]
+    if list(test_df.columns) == unnamed and list(df.columns) != unnamed:  # no header line: the training names
+        if test_df.shape[1] != df.shape[1]:
+            raise DataError(f"test table {test_path.name} has no header and {test_df.shape[1]} columns; the training "
+                            f"table {train_path.name} has {df.shape[1]} ({', '.join(map(str, df.columns))})")
+        test_df.columns = df.columns
+    missing = [c for c in df.columns if c not in test_df.columns]
+    extra = [c for c in test_df.columns if c not in df.columns]
+    if missing or extra:
+        parts = ([f"lacks {', '.join(map(repr, missing))}"] if missing else []) + (
+            [f"has {', '.join(map(repr, extra))} that the training table does not"] if extra else [])
+        raise DataError(f"test table {test_path.name} does not have the columns of {train_path.name}: it "
+                        f"{' and '.join(parts)} (data.test / --test needs the same columns)")
+    return test_df[list(df.columns)]
 
 
 def prepare_table(cfg: DataConfig) -> tuple:
@@ -136,7 +156,9 @@ def prepare_table(cfg: DataConfig) -> tuple:
     if key not in _SHOWN:
         _SHOWN.add(key)
         n_test = 0 if test_df is None else len(test_df)
-        lines = [f"genlab: table {name}: {len(df)} training rows, {n_test} test rows ({split})",
+        lines = [f"genlab: table {name}: {len(df)} training rows, {n_test} test rows ({split}; the test rows are the "
+                 f"validation rows while training and genlab evaluate's default test)" if n_test else
+                 f"genlab: table {name}: {len(df)} training rows, no test rows ({split})",
                  f"column types (change with --schema FILE or `genlab schema {cfg.name} -o schema.yaml`):",
                  schema.summary()]
         if schema.not_learned():

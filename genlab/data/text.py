@@ -178,6 +178,9 @@ def _encoded(signature: tuple, documents: str, val_fraction: float, kind: str, v
 # ----------------------------------------------------------------------------- dataset
 
 
+LARGE_VOCAB = 2048  # above this many tokens a run's data info keeps the training counts of each token
+
+
 def window_transform(stream: torch.Tensor, block_size: int, shift: bool):
     """Batch ``{"start": (B,)}`` -> ``{"x": (B, block_size + 1)}`` gathered from ``stream`` in one indexing op;
     ``shift`` adds a random offset in ``[0, block_size)`` (global RNG of the batch's device)."""
@@ -212,6 +215,8 @@ def load_text(cfg: DataConfig, split: str) -> TensorDataset:
     newline = tok.encode("\n") if not tok.unknown("\n") else np.array([0])
     meta = {**tok.to_meta(), "vocab_size": tok.vocab_size, "block_size": t, "documents": cfg.documents,
             "bos": int(newline[0]) if len(newline) == 1 else 0}
+    if tok.vocab_size > LARGE_VOCAB:  # training counts: the language models' adaptive softmax sorts tokens by them
+        meta["token_counts"] = torch.bincount(streams["train"], minlength=tok.vocab_size).tolist()
     info = DataInfo("text", (t,), name=Path(cfg.name).name, meta=meta)
     return TensorDataset({"start": starts}, info, transform=window_transform(stream, t, shift=split == "train"))
 

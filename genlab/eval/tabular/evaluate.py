@@ -27,6 +27,7 @@ import pandas as pd
 import torch
 
 from ...errors import DataError
+from ...models.tabular.dp import dp_summary
 from . import metrics as M
 from . import report
 
@@ -188,6 +189,13 @@ def evaluate_table(model, run_dir, data_cfg, *, n: int | None = None, seed: int 
                             sensitive=sensitive) if references else None
     summary, columns = compare({model.name: synth}, train, test_df, target, references, seed, cache=cache,
                                detection=detection, evaluators=evaluators, sensitive=sensitive)
+    dp = dp_summary(model)
+    if dp is not None:  # a model trained with DP-SGD: the epsilon it spent, in the table and a note
+        summary["dp_epsilon"] = pd.Series({model.name: dp["epsilon_spent"]}, dtype=float)
+        summary.attrs["notes"] = list(summary.attrs.get("notes", [])) + [
+            f"{model.name} was trained with differential privacy (DP-SGD through Opacus): epsilon {dp['epsilon_spent']:.3g} "
+            f"spent of the target {dp['epsilon_target']:g}, delta {dp['delta']:g}, {dp['steps']} steps, per-row gradients "
+            f"clipped to {dp['max_grad_norm']:g}, noise multiplier {dp['noise_multiplier']:.3g} ({dp['accountant']})"]
     diff = (M.association_matrix(train) - M.association_matrix(synth, ref=train)).abs()
     notes = [f"{len(synth)} synthetic rows from {run_dir}; real: {len(train)} training rows, {len(test_df)} test rows.",
              "quality = mean of column shapes (1 - KS or 1 - TV per column) and pair trends (correlation / contingency "
@@ -200,7 +208,7 @@ def evaluate_table(model, run_dir, data_cfg, *, n: int | None = None, seed: int 
              ] + list(summary.attrs.get("notes", []))
     parts = report.sections(model.name, summary, columns, train, synth, diff, notes)
     return {"model": model.name, "data": data_cfg.name, "test": test, "target": target, "n_samples": len(synth),
-            "seed": seed, "notes": list(summary.attrs.get("notes", [])), "summary": summary.to_dict(orient="index"), "columns": columns.to_dict(),
+            "seed": seed, "dp": dp, "notes": list(summary.attrs.get("notes", [])), "summary": summary.to_dict(orient="index"), "columns": columns.to_dict(),
             "_summary": summary, "_sections": parts, "_html": "".join(f"<h3>{h}</h3>{body}" for h, body in parts)}
 
 
@@ -232,7 +240,7 @@ def evaluate_table_run(run_dir: str | Path, data: str | None = None, test: str |
 HEADLINE = {"quality": "quality (all pairs)", "quality_associated": "quality (assoc. pairs)",
             "column_shapes": "column shapes", "pair_trends": "pair trends",
             "detection_auc": "detection AUC", "utility_f1": "utility F1", "utility_r2": "utility R2",
-            "privacy_share": "privacy share", "mia_auc": "MIA AUC", "exact_copies": "exact copies"}
+            "privacy_share": "privacy share", "mia_auc": "MIA AUC", "exact_copies": "exact copies", "dp_epsilon": "DP epsilon"}
 
 
 def text_summary(result: dict) -> str:

@@ -1,25 +1,121 @@
 """What every token-level language model shares: next-token cross-entropy, bits per character, and
 sampling with a prompt, temperature, top-k and top-p (nucleus) filtering, streamed or in a batch.
 
-A subclass supplies ``logits(idx)`` (B, T) -> (B, T, V) for training and scoring, and ``init_state(batch)``
-plus ``step(idx, state) -> (logits of the last position (B, V), state)`` for incremental decoding (an RNN's
-hidden state, a Transformer's key/value cache).
+A subclass supplies ``features(idx)`` (B, T) -> (B, T, D) hidden states and ``logits(idx)`` (B, T) -> (B, T, V)
+(its ``head`` applied to them) for training and scoring, and ``init_state(batch)`` plus ``step(idx, state) ->
+(logits of the last position (B, V), state)`` for incremental decoding (an RNN's hidden state, a Transformer's
+key/value cache).
+
+Large vocabularies: the logits of one step take batch × block × vocabulary floats (several times over for the
+softmax and its gradient), so a char model on a 7,807-character corpus needed ~4 GB and ~10 CPU-s per step.
+``adaptive_head`` gives models with ``model.softmax=auto`` (the default) an adaptive softmax (Grave et al. 2017;
+``torch.nn.AdaptiveLogSoftmaxWithLoss``) above ``ADAPTIVE_VOCAB`` tokens: frequent tokens in a small head, rare
+ones in smaller clusters, with exact, normalised log-probabilities (a different model, not an approximation).
+``check_step_memory`` prints one warning line with the estimate before training and refuses a configuration
+whose estimate exceeds the memory available.
 """
 from __future__ import annotations
 
 import codecs
 import math
+import sys
 from typing import Iterator
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from ...data.base import Batch, DataInfo, TensorDataset
-from ...data.text import TextTokenizer
+from ...data.text import LARGE_VOCAB, TextTokenizer
 from ...errors import ConfigError
 from ..base import GenerativeModel, SampleOption
 
 DEFAULT_LENGTH = 200
+SOFTMAX = ("auto", "full", "adaptive")
+ADAPTIVE_VOCAB = 4096  # model.softmax=auto: an adaptive softmax above this many tokens (BPE's default 2,000: full)
+LOGITS_BOUND = 256 * 2**20  # warn when one step's output-layer activations are estimated above this
+CUTOFFS = (256, 2048, 16384)  # adaptive softmax: head of the 256 most frequent tokens, then clusters
+
+
+def check_softmax(value: str) -> None:
+    if value not in SOFTMAX:
+        raise ConfigError(f"model.softmax must be auto, full or adaptive, got {value!r}")
+
+
+class AdaptiveHead(nn.Module):
+    """Adaptive softmax over the tokens sorted by training frequency (``counts``; code order without them):
+    ``forward(h)`` gives exact log-probabilities (..., V) in token order, ``nll(h, target)`` only the targets'
+    (cheap: a rare token's cluster is computed only for the positions whose target lies in it)."""
+
+    def __init__(self, d: int, vocab: int, counts: list[int] | None = None):
+        super().__init__()
+        if vocab < 4:
+            raise ConfigError(f"model.softmax=adaptive needs a vocabulary of at least 4 tokens, this one has {vocab}")
+        order = torch.tensor(counts).argsort(descending=True, stable=True) if counts else torch.arange(vocab)
+        rank = torch.empty(vocab, dtype=torch.long)
+        rank[order] = torch.arange(vocab)
+        self.register_buffer("rank", rank, persistent=False)  # token id -> frequency rank (from the data info)
+        self.cutoffs = [c for c in CUTOFFS if c < vocab - 1] or [vocab // 2]
+        self.asm = nn.AdaptiveLogSoftmaxWithLoss(d, vocab, self.cutoffs, div_value=4.0)
+
+    def nll(self, h: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(h.device.type, enabled=False):  # log-likelihoods in fp32
+            out = self.asm(h.reshape(-1, h.shape[-1]).float(), self.rank[target.reshape(-1)]).output
+        return -out.view(target.shape)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(h.device.type, enabled=False):
+            lp = self.asm.log_prob(h.reshape(-1, h.shape[-1]).float())
+        return lp[:, self.rank].view(*h.shape[:-1], -1)
+
+
+def adaptive_head(d: int, vocab: int, info: DataInfo, softmax: str) -> AdaptiveHead | None:
+    """An :class:`AdaptiveHead` for ``softmax=adaptive``, and for ``auto`` above ``ADAPTIVE_VOCAB`` tokens; None:
+    the model's own linear output layer (tied to its embedding where the model does that)."""
+    if softmax == "adaptive" or (softmax == "auto" and vocab > ADAPTIVE_VOCAB):
+        return AdaptiveHead(d, vocab, info.meta.get("token_counts"))
+    return None
+
+
+def step_memory(model: "LanguageModel", batch: int) -> dict:
+    """Estimated bytes of one training step: the output layer's activations (logits, softmax and their
+    gradients: 3 float32 copies of batch × block × outputs, where an adaptive softmax counts its head plus each
+    cluster weighted by its share of the training tokens) and the parameters with their gradients and Adam's two
+    moments (4 copies)."""
+    rows = batch * model.block_size
+    head = model.head
+    if isinstance(head, AdaptiveHead):
+        counts = torch.tensor(model.info.meta["token_counts"], dtype=torch.float64) if "token_counts" in model.info.meta \
+            else torch.ones(model.vocab_size, dtype=torch.float64)
+        share = counts.sort(descending=True).values / counts.sum().clamp_min(1)
+        edges = [0, *head.cutoffs, model.vocab_size]
+        outputs = edges[1] + len(head.cutoffs) + sum(float(share[a:b].sum()) * (b - a) for a, b in zip(edges[1:], edges[2:]))
+    else:
+        outputs = model.vocab_size
+    logits = int(rows * outputs * 4 * 3)
+    params = sum(p.numel() for p in model.parameters()) * 4 * 4
+    return {"logits": logits, "params": params, "total": logits + params}
+
+
+def check_step_memory(model: "LanguageModel", batch: int, echo=None) -> dict:
+    """One warning line (stderr) with the step's memory estimate when the vocabulary is large or the estimate
+    exceeds ``LOGITS_BOUND``; ConfigError when it exceeds the memory available."""
+    from ...training.checkpoint import available_memory
+
+    est = step_memory(model, batch)
+    mb = lambda b: f"{b / 2**20:,.0f} MB"  # noqa: E731
+    kind = (f"adaptive softmax (cutoffs {', '.join(map(str, model.head.cutoffs))})"
+            if isinstance(model.head, AdaptiveHead) else "full softmax")
+    what = (f"{model.name}: vocabulary of {model.vocab_size:,} tokens, {kind}, batch {batch} × block "
+            f"{model.block_size}: one step needs ~{mb(est['total'])} (output layer {mb(est['logits'])}, parameters "
+            f"and optimiser state {mb(est['params'])})")
+    avail = available_memory()
+    if est["total"] > avail:
+        raise ConfigError(f"{what}, more than the {mb(avail)} available; lower train.batch_size or data.block_size, "
+                          "or use model.softmax=adaptive")
+    if model.vocab_size > LARGE_VOCAB or est["logits"] > LOGITS_BOUND:
+        (echo or (lambda m: print(m, file=sys.stderr, flush=True)))(f"warning: {what}")
+    return est
 
 
 def token_codec(info: DataInfo):
@@ -87,8 +183,11 @@ class LanguageModel(GenerativeModel):
         self.register_buffer("chars_per_token", self.tokenizer.chars_per_token(), persistent=False)
 
     # ------------------------------------------------------------------ subclass interface
-    def logits(self, idx: torch.Tensor) -> torch.Tensor:
+    def features(self, idx: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
+
+    def logits(self, idx: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(idx))
 
     def init_state(self, batch: int):
         return None
@@ -99,8 +198,15 @@ class LanguageModel(GenerativeModel):
     # ------------------------------------------------------------------ training and scoring
     def _token_nll(self, x: torch.Tensor) -> torch.Tensor:
         """Per-token negative log-likelihood (B, T) in nats of windows ``x`` (B, T + 1)."""
+        if isinstance(getattr(self, "head", None), AdaptiveHead):
+            return self.head.nll(self.features(x[:, :-1]), x[:, 1:])
         logits = self.logits(x[:, :-1])
         return F.cross_entropy(logits.flatten(0, 1).float(), x[:, 1:].flatten(), reduction="none").view(len(x), -1)
+
+    def configure_optimizers(self, train):
+        if hasattr(self, "head"):
+            check_step_memory(self, train.batch_size)
+        return super().configure_optimizers(train)
 
     def training_step(self, batch: Batch, step: int) -> dict:
         loss = self._token_nll(batch["x"]).mean()

@@ -14,7 +14,7 @@ from ...config import ModelConfig
 from ...data.base import DataInfo
 from ...errors import ConfigError
 from ...registry import register_model
-from .lm import LanguageModel
+from .lm import LanguageModel, adaptive_head, check_softmax
 
 
 @dataclass
@@ -23,9 +23,11 @@ class CharRNNConfig(ModelConfig):
     hidden: int = 256  # embedding and hidden width
     layers: int = 2
     dropout: float = 0.0
-    tie_weights: bool = True  # the output layer reuses the embedding matrix
+    tie_weights: bool = True  # the output layer reuses the embedding matrix (full softmax only)
+    softmax: str = "auto"  # full | adaptive | auto (adaptive above 4,096 tokens: lm.ADAPTIVE_VOCAB)
 
     def validate(self) -> None:
+        check_softmax(self.softmax)
         if self.cell not in ("lstm", "gru"):
             raise ConfigError(f"model.cell must be lstm or gru, got {self.cell!r}")
         if self.hidden < 1 or self.layers < 1:
@@ -47,13 +49,13 @@ class CharLSTM(LanguageModel):
         rnn = nn.LSTM if config.cell == "lstm" else nn.GRU
         self.rnn = rnn(h, h, config.layers, batch_first=True, dropout=config.dropout if config.layers > 1 else 0.0)
         self.drop = nn.Dropout(config.dropout)
-        self.head = nn.Linear(h, self.vocab_size)
-        if config.tie_weights:
+        self.head = adaptive_head(h, self.vocab_size, info, config.softmax) or nn.Linear(h, self.vocab_size)
+        if config.tie_weights and isinstance(self.head, nn.Linear):
             self.head.weight = self.embed.weight
 
-    def logits(self, idx: torch.Tensor) -> torch.Tensor:
+    def features(self, idx: torch.Tensor) -> torch.Tensor:
         out, _ = self.rnn(self.drop(self.embed(idx)))
-        return self.head(self.drop(out))
+        return self.drop(out)
 
     def step(self, idx: torch.Tensor, state):
         out, state = self.rnn(self.embed(idx), state)

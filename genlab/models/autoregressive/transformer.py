@@ -19,7 +19,7 @@ from ...errors import ConfigError
 from ...nn.blocks import normal_init_
 from .attention import KVCache, TransformerBlock, rotary_table
 from ...registry import register_model
-from .lm import LanguageModel
+from .lm import LanguageModel, adaptive_head, check_softmax
 
 
 @dataclass
@@ -31,8 +31,10 @@ class TransformerLMConfig(ModelConfig):
     positions: str = "learned"  # learned | rotary
     tie_weights: bool = True
     bias: bool = False
+    softmax: str = "auto"  # full | adaptive | auto (adaptive above 4,096 tokens: lm.ADAPTIVE_VOCAB)
 
     def validate(self) -> None:
+        check_softmax(self.softmax)
         if self.layers < 1 or self.heads < 1 or self.width < 1:
             raise ConfigError("model.layers, model.heads and model.width must be >= 1")
         if self.width % self.heads or (self.width // self.heads) % 2:
@@ -63,12 +65,12 @@ class TransformerLM(LanguageModel):
         self.drop = nn.Dropout(config.dropout)
         self.blocks = nn.ModuleList(TransformerBlock(d, config.heads, config.dropout, config.bias) for _ in range(config.layers))
         self.norm = nn.LayerNorm(d, bias=config.bias)
-        self.head = nn.Linear(d, self.vocab_size, bias=False)
+        self.head = adaptive_head(d, self.vocab_size, info, config.softmax) or nn.Linear(d, self.vocab_size, bias=False)
         self.apply(self._init)
         for name, p in self.named_parameters():  # GPT-2: residual projections scaled by depth
             if name.endswith(("attn.proj.weight", "mlp.2.weight")):
                 normal_init_(p, 0.0, 0.02 / math.sqrt(2 * config.layers))
-        if config.tie_weights:
+        if config.tie_weights and isinstance(self.head, nn.Linear):
             self.head.weight = self.tok_emb.weight
 
     @staticmethod
@@ -78,7 +80,7 @@ class TransformerLM(LanguageModel):
             if getattr(m, "bias", None) is not None:
                 nn.init.zeros_(m.bias)
 
-    def _forward(self, idx: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
+    def _forward(self, idx: torch.Tensor, cache: KVCache | None = None, head: bool = True) -> torch.Tensor:
         start, t = (cache.len if cache is not None else 0), idx.shape[1]
         if start + t > self.block_size:
             raise ConfigError(f"transformer-lm reads at most {self.block_size} tokens (data.block_size), got {start + t}")
@@ -93,10 +95,10 @@ class TransformerLM(LanguageModel):
             x = block(x, rope, cache, i)
         if cache is not None:
             cache.len += t
-        return self.head(self.norm(x))
+        return self.head(self.norm(x)) if head else self.norm(x)
 
-    def logits(self, idx: torch.Tensor) -> torch.Tensor:
-        return self._forward(idx)
+    def features(self, idx: torch.Tensor) -> torch.Tensor:
+        return self._forward(idx, head=False)
 
     def init_state(self, batch: int) -> dict:
         return {"cache": None, "tokens": torch.zeros(batch, 0, dtype=torch.long, device=self.device)}

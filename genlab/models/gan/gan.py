@@ -39,8 +39,8 @@ class GANConfig(ModelConfig):
     width: int | None = None  # mlp: hidden units (default 128); conv: channels of D's first / G's last stage (32)
     depth: int = 3  # mlp hidden layers
     depth_d: int | None = None  # mlp hidden layers of the discriminator(s), if not ``depth``
-    # conv: extra 3×3 conv blocks at each resolution of G (the output one included) and after each stride-2 stage
-    # of D; for small images, where the stride-2 stages are few (8×8: one)
+    # conv: extra 3×3 conv blocks (conv, norm, activation) at each resolution of G below the output and after each
+    # stride-2 stage of D; for small images, whose stride-2 stages are few (8×8: one)
     blocks: int = 0
     blocks_d: int | None = None  # the discriminator's, if not ``blocks``
     norm_g: str = "batch"  # conv generator normalisation: batch | group | none

@@ -54,19 +54,14 @@ def conv_blocks(ch: int, n: int, norm: str, act: str, spectral: bool = False) ->
 
 
 def deepen_decoder(dec: ConvDecoder, blocks: int, norm: str) -> ConvDecoder:
-    """``blocks`` extra 3×3 conv blocks at every resolution of a DCGAN generator, the output one included:
-    the last upsampling layer keeps its input's channels and a 3×3 conv maps them to the image's."""
+    """``blocks`` extra 3×3 conv blocks at every resolution of a DCGAN generator below the output one (which
+    would cost the most: on 8×8 digits, blocks there gave FID 35 instead of 83 at ~1.7× the CPU)."""
     dec.fc_act = nn.Sequential(*dec.fc_act, *conv_blocks(dec.ch0, blocks, norm, "relu"))
-    layers = list(dec.net)
-    *body, last = layers
     out: list[nn.Module] = []
-    for m in body:
+    for m in dec.net:
         out.append(m)
         if isinstance(m, nn.ReLU):  # the end of an upsampling stage (conv, norm, activation)
             out += conv_blocks(out[-3].out_channels, blocks, norm, "relu")
-    ch = last.in_channels
-    out += [type(last)(ch, ch, last.kernel_size, last.stride, last.padding), norm_layer(norm, ch), nn.ReLU(),
-            *conv_blocks(ch, blocks - 1, norm, "relu"), nn.Conv2d(ch, last.out_channels, 3, 1, 1)]
     dec.net = nn.Sequential(*out)
     return dec
 

@@ -18,6 +18,7 @@ from ...errors import ConfigError
 from ...nn.blocks import MLP
 from ...registry import register_model
 from .conditions import Condition
+from .dp import check_dp_fields, make_private, register_dp_buffers, spent
 from .encoding import TableEncoding
 from .base import TabularModel
 
@@ -29,9 +30,16 @@ class TVAEConfig(ModelConfig):
     decoder_dims: list[int] = field(default_factory=lambda: [128, 128])
     loss_factor: float = 2.0  # weight of the reconstruction term
     sample_categorical: str = "sample"  # sample | argmax
+    # differential privacy (DP-SGD through Opacus, genlab/models/tabular/dp.py): per-row gradients clipped to
+    # max_grad_norm, noise calibrated to spend at most (dp_epsilon, dp_delta) over the planned steps
+    dp: bool = False
+    dp_epsilon: float = 3.0
+    dp_delta: float = 1e-5
+    max_grad_norm: float = 1.0
 
     def validate(self) -> None:
         check_vae_fields(self)
+        check_dp_fields(self)
 
 
 def check_vae_fields(cfg) -> None:
@@ -57,7 +65,30 @@ class TVAE(TabularModel):
         d = self.enc.dim
         self.encoder = MLP([d, *config.encoder_dims, 2 * config.latent_dim])
         self.decoder = MLP([config.latent_dim, *config.decoder_dims, d])
-        self.sigma = nn.Parameter(torch.full((self.enc.n_alpha,), 0.1))
+        sigma = nn.Parameter(torch.full((self.enc.n_alpha,), 0.1))
+        if config.dp:  # sigma inside a module, so that Opacus computes its per-row gradients too
+            self.alpha_nll = AlphaNLL(sigma)
+            register_dp_buffers(self)
+        else:
+            self.sigma = sigma
+
+    @property
+    def std(self) -> nn.Parameter:
+        """The learnt standard deviations of the alphas."""
+        return self.alpha_nll.sigma if self.config.dp else self.sigma
+
+    def configure_optimizers(self, train) -> dict:
+        opts = super().configure_optimizers(train)
+        if self.config.dp:
+            nets = nn.ModuleDict({"encoder": self.encoder, "decoder": self.decoder, "alpha_nll": self.alpha_nll})
+            opts["main"] = make_private(self, nets, opts["main"], train)
+        return opts
+
+    def on_train_end(self, data) -> bool:
+        if not self.config.dp:
+            return False
+        spent(self)  # into the weights: genlab evaluate and genlab info report it
+        return True
 
     def training_step(self, batch: Batch, step: int) -> dict:
         x = self.enc.encode(batch["x"])
@@ -66,21 +97,41 @@ class TVAE(TabularModel):
         out = self.decoder(z)
         na = self.enc.n_alpha
         err = x[:, :na] - torch.tanh(out[:, :na])
-        rec_alpha = (err**2 / (2 * self.sigma**2) + self.sigma.log()).sum(1)
+        rec_alpha = self.alpha_nll(err) if self.config.dp else AlphaNLL.nll(err, self.sigma)
         logp = self.enc.segment_log_probs(out[:, na:])
         rec_cat = -(logp * x[:, na:]).sum(1)
         kl = 0.5 * (mu**2 + logvar.exp() - 1 - logvar).sum(1)
         loss = (self.config.loss_factor * (rec_alpha + rec_cat) + kl).mean()
         self.optimize(loss)
         with torch.no_grad():
-            self.sigma.clamp_(0.01, 1.0)
-        return {"loss": loss.detach(), "rec_alpha": rec_alpha.mean().detach(), "rec_cat": rec_cat.mean().detach(),
+            self.std.clamp_(0.01, 1.0)
+        logs = {"loss": loss.detach(), "rec_alpha": rec_alpha.mean().detach(), "rec_cat": rec_cat.mean().detach(),
                 "kl": kl.mean().detach()}
+        if self.config.dp:
+            self.dp_steps += 1
+            if step % 100 == 0:
+                logs["dp_epsilon"] = spent(self)
+        return logs
 
     def _draw(self, n: int, conds: list[Condition], generator=None) -> torch.Tensor:
         z = torch.randn(n, self.config.latent_dim, generator=generator, device=self.device)
         out = self.decoder(z)
         na = self.enc.n_alpha
         noise = torch.randn(n, na, generator=generator, device=self.device)
-        out = torch.cat([torch.tanh(out[:, :na]) + self.sigma * noise, out[:, na:]], 1)
+        out = torch.cat([torch.tanh(out[:, :na]) + self.std * noise, out[:, na:]], 1)
         return self.enc.decode(out, sample=self.config.sample_categorical == "sample", generator=generator)
+
+
+class AlphaNLL(nn.Module):
+    """Per-row Gaussian negative log-likelihood of the alphas with learnt standard deviations ``sigma``."""
+
+    def __init__(self, sigma: nn.Parameter):
+        super().__init__()
+        self.sigma = sigma
+
+    def forward(self, err: torch.Tensor) -> torch.Tensor:
+        return self.nll(err, self.sigma)
+
+    @staticmethod
+    def nll(err: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+        return (err**2 / (2 * sigma**2) + sigma.log()).sum(1)
