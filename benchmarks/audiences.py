@@ -36,7 +36,7 @@ from genlab.config import DataConfig  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data"
 RESULTS = ROOT / "benchmarks" / "results"
-GAN_STEPS, VAE_STEPS, BATCH = 1000, 1500, 500
+GAN_STEPS, VAE_STEPS, DDPM_STEPS, BATCH = 1000, 1500, 3000, 500
 STUDY = {  # Generating Realistic Users Using GAN With Recommendation-Based Embedding (IEEE Access 2020), RSM / RMSE %
     "cGAN + recommendation embedding": (72.5, 16.2), "VAE": (65.3, 20.3), "NN (nearest project)": (54.7, 28.0)}
 
@@ -49,6 +49,12 @@ def candidates(scale: float) -> tuple[list[Candidate], list[Candidate]]:
     ablation = [Candidate("audience-gan (content)", "audience-gan", {"context": "content"}, gan),
                 Candidate("audience-tvae (content)", "audience-tvae", {"context": "content"}, vae)]
     return main, ablation
+
+
+def ddpm_candidates(scale: float) -> list[Candidate]:
+    """``--part ddpm``: the conditional TabDDPM (added after the main rows; scored with the same references)."""
+    return [Candidate("audience-ddpm (both)", "audience-ddpm", {"context": "both"},
+                      {"max_steps": max(10, int(DDPM_STEPS * scale)), "batch_size": BATCH})]
 
 
 def sampling_speed(data: DataConfig) -> dict:
@@ -91,7 +97,8 @@ def merge(parts: list[dict]) -> dict:
 def run_part(part: str, args, data: DataConfig, out: Path) -> None:
     """Draw after draw, saving after each (so that a stopped run keeps what it measured)."""
     main_rows, ablation_rows = candidates(args.steps_scale)
-    cands, draws, refs = (main_rows, args.draws, True) if part == "main" else (ablation_rows, args.ablation_draws, False)
+    cands, draws, refs = {"main": (main_rows, args.draws, True), "ablation": (ablation_rows, args.ablation_draws, False),
+                          "ddpm": (ddpm_candidates(args.steps_scale), args.draws, True)}[part]
     seeds = [int(v) for v in args.seeds.split(",")] if args.seeds else list(range(draws))
     done = []
     c0 = time.process_time()
@@ -132,7 +139,7 @@ def main() -> None:
     ap.add_argument("--novel", type=int, default=50)
     ap.add_argument("--min-events", type=int, default=20)
     ap.add_argument("--steps-scale", type=float, default=1.0, help="multiply the step budgets (quick looks)")
-    ap.add_argument("--part", choices=["all", "main", "ablation", "merge"], default="all",
+    ap.add_argument("--part", choices=["all", "main", "ablation", "ddpm", "merge"], default="all",
                     help="main / ablation: one part (two processes can run them side by side); merge: combine them")
     ap.add_argument("--seeds", default=None, help="comma-separated draw seeds of this part (default 0..draws-1)")
     ap.add_argument("--no-speed", dest="speed", action="store_false", help="skip the sampling-speed measurement")
@@ -146,8 +153,8 @@ def main() -> None:
     with threadpool_limits(1):
         for part in (["main", "ablation"] if args.part == "all" else [args.part] if args.part != "merge" else []):
             run_part(part, args, data, out)
-    if args.part in ("main", "ablation"):
-        return  # merged later: --part merge
+    if args.part in ("main", "ablation", "ddpm"):
+        return  # merged later: --part merge (ddpm: its own file, <out>.ddpm.<seed>.json)
     def collect(part):
         files = sorted(out.parent.glob(f"{out.stem}.{part}.*.json"))
         parts = [json.loads(f.read_text()) for f in files]

@@ -169,14 +169,16 @@ def trained(cfg, tmp_path_factory, one_thread):
     small = {"audience-tvae": {"embedding_dim": 4, "latent_dim": 4, "encoder_dims": [64], "decoder_dims": [64]},
              "audience-gan": {"embedding_dim": 4, "noise_dim": 8, "generator_dims": [32], "discriminator_dims": [32],
                               "pac": 4},
-             "audience-nn": {}}
-    for name, steps in (("audience-tvae", 150), ("audience-gan", 20), ("audience-nn", 1)):
+             "audience-nn": {},
+             "audience-ddpm": {"embedding_dim": 4, "hidden": 64, "depth": 2, "timesteps": 100, "sample_steps": 20,
+                               "n_quantiles": 50}}
+    for name, steps in (("audience-tvae", 150), ("audience-gan", 20), ("audience-nn", 1), ("audience-ddpm", 800)):
         runs[name] = (genlab.train(name, cfg, out / name, max_steps=steps, batch_size=64, progress=False,
                                    model_config=small[name], checkpoint_every=10**9, sample_every=10**9), out / name)
     return runs
 
 
-@pytest.mark.parametrize("name", ["audience-tvae", "audience-gan", "audience-nn"])
+@pytest.mark.parametrize("name", ["audience-tvae", "audience-gan", "audience-nn", "audience-ddpm"])
 def test_models_generate_users_for_an_unseen_item_and_reload(trained, name):
     model, run = trained[name]
     gen = torch.Generator().manual_seed(0)
@@ -187,9 +189,10 @@ def test_models_generate_users_for_an_unseen_item_and_reload(trained, name):
     assert again.equals(df)
 
 
-def test_the_context_steers_the_audience(trained):
+@pytest.mark.parametrize("name", ["audience-tvae", "audience-ddpm"])
+def test_the_context_steers_the_audience(trained, name):
     """Kind A items attract women rating 5, kind B men rating 1: a new item of each kind must show it."""
-    model, _ = trained["audience-tvae"]
+    model, _ = trained[name]
     a = model.sample(400, generator=torch.Generator().manual_seed(1), context={"kind": "A", "year": "1995"})
     b = model.sample(400, generator=torch.Generator().manual_seed(1), context={"kind": "B", "year": "1995"})
     assert (a["sex"] == "F").mean() > 0.7 and (b["sex"] == "M").mean() > 0.7

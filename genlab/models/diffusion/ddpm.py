@@ -103,7 +103,7 @@ def sampling_plan(c: DiffusionConfig, schedule: NoiseSchedule, options: dict, co
     if guidance is not None and not conditional:
         raise ConfigError(f"guidance needs a class-conditional model (trained with model.conditional=true); "
                           f"model {name!r} in this run is unconditional: drop --guidance")
-    guidance = c.guidance if guidance is None else float(guidance)
+    guidance = getattr(c, "guidance", 1.0) if guidance is None else float(guidance)  # models without guidance: 1
     if guidance < 0:
         raise ConfigError(f"guidance must be >= 0 (1 = no guidance), got {guidance}")
     eta = c.eta if options.get("eta") is None else float(options["eta"])

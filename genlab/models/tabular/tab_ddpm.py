@@ -130,31 +130,36 @@ class Categories(nn.Module):
         return self.log_softmax(torch.log(a * xt + (1 - a) / self.k) + self.noised(p0, ab_s))
 
 
-@register_model
-class TabDDPM(TabularModel):
-    name = "tab-ddpm"
-    description = "TabDDPM: Gaussian diffusion on quantile-normalised numbers + multinomial diffusion on categories"
-    Config = TabDDPMConfig
-    sample_options = TabularModel.sample_options + tuple(
-        o for o in GaussianDiffusion.sample_options if o.name != "guidance")
+def check_table_diffusion(c) -> None:
+    """The diffusion settings a table diffusion model's config holds (``tab-ddpm``, ``audience-ddpm``)."""
+    from ..diffusion.samplers import SAMPLERS
+    from ..diffusion.schedules import PREDICTIONS, SCHEDULES
 
-    @property
-    def native_conditions(self) -> int:  # conditions _draw meets itself (by inpainting)
-        return 1 << 30 if self.config.conditioning == "inpaint" else 0
+    if c.timesteps < 2 or c.schedule not in SCHEDULES or c.prediction not in PREDICTIONS or c.sampler not in SAMPLERS:
+        raise ConfigError(f"model.timesteps must be >= 2, model.schedule one of {', '.join(SCHEDULES)}, model.prediction "
+                          f"one of {', '.join(PREDICTIONS)}, model.sampler one of {', '.join(SAMPLERS)}")
+    if not 1 <= c.sample_steps <= c.timesteps or c.eta < 0:
+        raise ConfigError(f"model.sample_steps must be between 1 and model.timesteps={c.timesteps} and model.eta >= 0")
+    if c.hidden < 1 or c.depth < 1 or c.n_quantiles < 2 or not 0 <= c.dropout < 1:
+        raise ConfigError("model.hidden, model.depth must be >= 1, model.n_quantiles >= 2, model.dropout in [0, 1)")
 
-    def __init__(self, config: TabDDPMConfig, info: DataInfo):
-        super().__init__(config, info)
-        self.marginals = Marginals(self.schema, config.n_quantiles)
+
+class TableDiffusion:
+    """The diffusion of TabDDPM over a table's code rows, for a model with ``schema`` and a ``config`` holding
+    the fields :func:`check_table_diffusion` checks; an optional per-row condition vector (``ctx_dim``
+    numbers, e.g. an item's context) is appended to the denoiser's input."""
+
+    def setup_diffusion(self, config, schema, ctx_dim: int = 0) -> None:
+        self.marginals = Marginals(schema, config.n_quantiles)
         self.register_buffer("fitted", torch.tensor(False))
         self.schedule = NoiseSchedule(config.schedule, config.timesteps)
         self.num_cols, self.cat_cols = self.marginals.mode_cols, self.marginals.onehot_cols
-        self.cats = Categories([self.schema.columns[j].n_codes for j in self.cat_cols])
+        self.cats = Categories([schema.columns[j].n_codes for j in self.cat_cols])
         d = len(self.num_cols) + len(self.cats.seg)
-        self.net = MLPDenoiser(d, config.hidden, config.depth, dropout=config.dropout)
+        self.net = MLPDenoiser(d + ctx_dim, config.hidden, config.depth, dropout=config.dropout, out_dim=d)
         self._options: dict = {}  # sampling options of the current sample() call, for _draw
 
-    # ------------------------------------------------------------------ numeric columns <-> normal scores
-    def on_train_start(self, data: TensorDataset) -> None:
+    def fit_marginals(self, data: TensorDataset) -> None:
         if not bool(self.fitted):
             self.marginals.fit(data.tensors["x"])
             self.fitted.fill_(True)
@@ -189,7 +194,7 @@ class TabDDPM(TabularModel):
         return codes
 
     # ------------------------------------------------------------------ training
-    def _loss(self, codes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def _loss(self, codes: torch.Tensor, ctx: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         m = len(self.num_cols)
         x0 = self.to_scores(codes)
         t = torch.randint(0, self.config.timesteps, (len(codes),), device=codes.device)
@@ -198,7 +203,7 @@ class TabDDPM(TabularModel):
         ab_t, ab_s = self.schedule.abar(t)[:, None], self.schedule.abar(t - 1)[:, None]
         c0 = self.cats.onehot(codes[:, self.cat_cols])
         ct = self.cats.onehot(self.cats.draw(self.cats.noised(c0, ab_t)))
-        out = self.net(torch.cat([alpha * x0 + sigma * noise, ct], 1), t)
+        out = self.net(torch.cat([alpha * x0 + sigma * noise, ct] + ([ctx] if ctx is not None else []), 1), t)
         mse = F.mse_loss(out[:, :m], target(self.config.prediction, x0, noise, alpha, sigma)) if m else out.new_zeros(())
         kl = out.new_zeros(())
         if self.cats.n:
@@ -208,6 +213,64 @@ class TabDDPM(TabularModel):
             q = lq.exp()
             kl = torch.where(q > 0, q * (lq - lp), 0.0).sum(1).mean() / self.cats.n
         return mse + kl, mse, kl
+
+    def _draw_batch(self, n: int, conds: list[Condition], generator=None,
+                    ctx: torch.Tensor | None = None) -> torch.Tensor:
+        steps, sampler, _ = sampling_plan(self.config, self.schedule, self._options, False, self.name)
+        m, dev = len(self.num_cols), self.device
+        fixed = torch.zeros(len(self.cat_cols), dtype=torch.bool, device=dev)
+        value = torch.zeros(len(self.cat_cols), dtype=torch.long, device=dev)
+        for c in conds:
+            i = self.cat_cols.index(c.column)
+            fixed[i], value[i] = True, c.code
+        c0 = self.cats.onehot(value.expand(n, -1))
+        uniform = torch.zeros(n, len(self.cats.seg), device=dev)
+        state = {"codes": self.cats.draw(uniform, generator), "t": None, "logits": None}
+
+        def impose(codes: torch.Tensor, s: int) -> torch.Tensor:
+            if not fixed.any():
+                return codes
+            known = value.expand(n, -1) if s < 0 else self.cats.draw(self.cats.noised(c0, self.schedule.abar(s)), generator)
+            return torch.where(fixed, known, codes)
+
+        state["codes"] = impose(state["codes"], steps[0])
+
+        def denoise(x: torch.Tensor, t: int):
+            tt = torch.full((n,), t, dtype=torch.long, device=dev)
+            out = self.net(torch.cat([x, self.cats.onehot(state["codes"])] + ([ctx] if ctx is not None else []), 1), tt)
+            state["t"], state["logits"] = t, out[:, m:]
+            alpha, sigma = self.schedule.alpha_sigma(t, 2)
+            return to_x0_eps(self.config.prediction, out[:, :m], x, alpha, sigma, clip=SCORE_CLIP)
+
+        def step_categories(x: torch.Tensor, s: int) -> torch.Tensor:
+            if self.cats.n:
+                ab_t, ab_s = self.schedule.abar(state["t"]), self.schedule.abar(s)
+                state["codes"] = impose(self.cats.step(state["logits"], state["codes"], ab_t, ab_s, generator), s)
+            return x
+
+        z = torch.randn(n, m, generator=generator, device=dev)
+        z = sampler(denoise, z, steps, self.schedule, generator, on_step=step_categories)
+        return self.from_scores(z, state["codes"])
+
+
+@register_model
+class TabDDPM(TableDiffusion, TabularModel):
+    name = "tab-ddpm"
+    description = "TabDDPM: Gaussian diffusion on quantile-normalised numbers + multinomial diffusion on categories"
+    Config = TabDDPMConfig
+    sample_options = TabularModel.sample_options + tuple(
+        o for o in GaussianDiffusion.sample_options if o.name != "guidance")
+
+    @property
+    def native_conditions(self) -> int:  # conditions _draw meets itself (by inpainting)
+        return 1 << 30 if self.config.conditioning == "inpaint" else 0
+
+    def __init__(self, config: TabDDPMConfig, info: DataInfo):
+        super().__init__(config, info)
+        self.setup_diffusion(config, self.schema)
+
+    def on_train_start(self, data: TensorDataset) -> None:
+        self.fit_marginals(data)
 
     def training_step(self, batch: Batch, step: int) -> dict:
         loss, mse, kl = self._loss(batch["x"])
@@ -238,40 +301,3 @@ class TabDDPM(TabularModel):
         if n <= rows:
             return self._draw_batch(n, conds, generator)
         return torch.cat([self._draw_batch(min(rows, n - i), conds, generator) for i in range(0, n, rows)])
-
-    def _draw_batch(self, n: int, conds: list[Condition], generator=None) -> torch.Tensor:
-        steps, sampler, _ = sampling_plan(self.config, self.schedule, self._options, False, self.name)
-        m, dev = len(self.num_cols), self.device
-        fixed = torch.zeros(len(self.cat_cols), dtype=torch.bool, device=dev)
-        value = torch.zeros(len(self.cat_cols), dtype=torch.long, device=dev)
-        for c in conds:
-            i = self.cat_cols.index(c.column)
-            fixed[i], value[i] = True, c.code
-        c0 = self.cats.onehot(value.expand(n, -1))
-        uniform = torch.zeros(n, len(self.cats.seg), device=dev)
-        state = {"codes": self.cats.draw(uniform, generator), "t": None, "logits": None}
-
-        def impose(codes: torch.Tensor, s: int) -> torch.Tensor:
-            if not fixed.any():
-                return codes
-            known = value.expand(n, -1) if s < 0 else self.cats.draw(self.cats.noised(c0, self.schedule.abar(s)), generator)
-            return torch.where(fixed, known, codes)
-
-        state["codes"] = impose(state["codes"], steps[0])
-
-        def denoise(x: torch.Tensor, t: int):
-            tt = torch.full((n,), t, dtype=torch.long, device=dev)
-            out = self.net(torch.cat([x, self.cats.onehot(state["codes"])], 1), tt)
-            state["t"], state["logits"] = t, out[:, m:]
-            alpha, sigma = self.schedule.alpha_sigma(t, 2)
-            return to_x0_eps(self.config.prediction, out[:, :m], x, alpha, sigma, clip=SCORE_CLIP)
-
-        def step_categories(x: torch.Tensor, s: int) -> torch.Tensor:
-            if self.cats.n:
-                ab_t, ab_s = self.schedule.abar(state["t"]), self.schedule.abar(s)
-                state["codes"] = impose(self.cats.step(state["logits"], state["codes"], ab_t, ab_s, generator), s)
-            return x
-
-        z = torch.randn(n, m, generator=generator, device=dev)
-        z = sampler(denoise, z, steps, self.schedule, generator, on_step=step_categories)
-        return self.from_scores(z, state["codes"])
