@@ -85,11 +85,11 @@ def step_memory(model: "LanguageModel", batch: int) -> dict:
     rows = batch * model.block_size
     head = model.head
     if isinstance(head, AdaptiveHead):
-        counts = torch.tensor(model.info.meta["token_counts"], dtype=torch.float64) if "token_counts" in model.info.meta \
-            else torch.ones(model.vocab_size, dtype=torch.float64)
+        counts = torch.tensor(model.info.meta.get("token_counts") or [1] * model.vocab_size, dtype=torch.float64)
         share = counts.sort(descending=True).values / counts.sum().clamp_min(1)
         edges = [0, *head.cutoffs, model.vocab_size]
-        outputs = edges[1] + len(head.cutoffs) + sum(float(share[a:b].sum()) * (b - a) for a, b in zip(edges[1:], edges[2:]))
+        tails = zip(edges[1:], edges[2:])
+        outputs = edges[1] + len(head.cutoffs) + sum(float(share[a:b].sum()) * (b - a) for a, b in tails)
     else:
         outputs = model.vocab_size
     logits = int(rows * outputs * 4 * 3)
@@ -111,8 +111,8 @@ def check_step_memory(model: "LanguageModel", batch: int, echo=None) -> dict:
             f"and optimiser state {mb(est['params'])})")
     avail = available_memory()
     if est["total"] > avail:
-        raise ConfigError(f"{what}, more than the {mb(avail)} available; lower train.batch_size or data.block_size, "
-                          "or use model.softmax=adaptive")
+        raise ConfigError(f"{what}, more than the {mb(avail)} available; lower train.batch_size or data.block_size"
+                          + ("" if isinstance(model.head, AdaptiveHead) else ", or use model.softmax=adaptive"))
     if model.vocab_size > LARGE_VOCAB or est["logits"] > LOGITS_BOUND:
         (echo or (lambda m: print(m, file=sys.stderr, flush=True)))(f"warning: {what}")
     return est

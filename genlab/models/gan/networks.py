@@ -50,7 +50,8 @@ def _sn(layer: nn.Module, on: bool) -> nn.Module:
 
 def conv_blocks(ch: int, n: int, norm: str, act: str, spectral: bool = False) -> list[nn.Module]:
     """``n`` resolution-keeping blocks (3×3 conv, norm, activation) of ``ch`` channels."""
-    return [m for _ in range(n) for m in (_sn(nn.Conv2d(ch, ch, 3, 1, 1), spectral), norm_layer(norm, ch), activation(act))]
+    return [m for _ in range(n)
+            for m in (_sn(nn.Conv2d(ch, ch, 3, 1, 1), spectral), norm_layer(norm, ch), activation(act))]
 
 
 def deepen_decoder(dec: ConvDecoder, blocks: int, norm: str) -> ConvDecoder:
