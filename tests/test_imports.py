@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1] / "genlab"
 
 LAYERS = {  # module prefix -> layer (the longest matching prefix wins)
     "genlab": 0,  # the package itself: __version__, the registry and the lazily loaded run API (a facade)
-    "genlab.errors": 0, "genlab.config": 0, "genlab.modalities": 0,
+    "genlab.errors": 0, "genlab.config": 0, "genlab.modalities": 0, "genlab.resources": 0,
     "genlab.data": 1, "genlab.outputs": 1, "genlab.masks": 1, "genlab.plots2d": 1,
     "genlab.nn": 2,
     "genlab.models": 3, "genlab.registry": 3, "genlab.model_index": 3, "genlab.audiences": 3,

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import RunError
+from ..resources import available_memory, human_bytes  # noqa: F401  (re-exported: training/ and sampling use them from here)
 
 if TYPE_CHECKING:
     import torch
@@ -295,46 +296,6 @@ def check_finite_weights(model: torch.nn.Module, path: Path | str) -> None:
         raise RunError(f"{path} holds non-finite weights (NaN or infinity in {', '.join(bad[:3])}"
                        f"{', ...' if len(bad) > 3 else ''}): the run diverged or the file is damaged; "
                        "refusing to use it. Retrain with a lower train.lr or train.grad_clip=1.0")
-
-
-def available_memory() -> int:
-    """Bytes of memory this process can still use (MemAvailable, capped by RLIMIT_AS / cgroup limits)."""
-    avail = None
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                avail = int(line.split()[1]) * 1024
-    except (OSError, ValueError):
-        pass
-    if avail is None:
-        try:
-            avail = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-        except (ValueError, OSError, AttributeError):
-            avail = 2**40
-    for f in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
-        try:
-            text = Path(f).read_text().strip()
-            if text.isdigit():
-                avail = min(avail, int(text))
-        except OSError:
-            pass
-    try:
-        import resource
-
-        soft = resource.getrlimit(resource.RLIMIT_AS)[0]
-        if soft != resource.RLIM_INFINITY:
-            avail = min(avail, soft)
-    except (ImportError, ValueError, OSError):
-        pass
-    return avail
-
-
-def human_bytes(n: float) -> str:
-    for unit in ("bytes", "KB", "MB", "GB", "TB", "PB"):
-        if abs(n) < 1024 or unit == "PB":
-            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} PB"
 
 
 def describe_status(run_dir: str | Path, state: dict | None = None) -> str:

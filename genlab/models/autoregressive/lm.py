@@ -100,7 +100,7 @@ def step_memory(model: "LanguageModel", batch: int) -> dict:
 def check_step_memory(model: "LanguageModel", batch: int, echo=None) -> dict:
     """One warning line (stderr) with the step's memory estimate when the vocabulary is large or the estimate
     exceeds ``LOGITS_BOUND``; ConfigError when it exceeds the memory available."""
-    from ...training.checkpoint import available_memory
+    from ...resources import available_memory
 
     est = step_memory(model, batch)
     mb = lambda b: f"{b / 2**20:,.0f} MB"  # noqa: E731

@@ -52,10 +52,8 @@ def make_private(model, networks: nn.Module, optimizer: torch.optim.Optimizer, t
     from opacus import PrivacyEngine
     from opacus.accountants.utils import get_noise_multiplier
 
-    from ...training import distributed as dist
-
     cfg, n = model.config, model.schema.n_rows
-    if dist.world_size() > 1:
+    if torch.distributed.is_available() and torch.distributed.is_initialized() and torch.distributed.get_world_size() > 1:
         raise ConfigError("model.dp=true trains on one process: drop --nproc (Opacus' accounting here is per process)")
     if train.ema_decay:
         raise ConfigError("model.dp=true does not keep EMA weights: drop train.ema_decay")
