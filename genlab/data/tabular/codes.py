@@ -152,8 +152,12 @@ def _boolean_or_text(col: Column, values: np.ndarray, missing: np.ndarray) -> pd
     infers; other spellings (``yes`` / ``no``) and other kinds stay text in the input's spelling."""
     levels = list(col.levels) + list(col.rare or [])
     if col.kind == "boolean" and all(isinstance(v, bool) or str(v).lower() in BOOLEAN_SPELLINGS for v in levels):
-        flags = [v if v is None or isinstance(v, bool) else BOOLEAN_SPELLINGS[str(v).lower()] for v in values]
-        return pd.Series(flags, dtype="boolean" if missing.any() else bool)
+        flag = {v: v if isinstance(v, bool) else BOOLEAN_SPELLINGS[str(v).lower()] for v in levels}  # per level, not row
+        out = pd.Series(values, dtype=object).map(flag)
+        other = out.isna().to_numpy() & ~np.asarray(missing, dtype=bool)
+        if other.any():  # a value outside the levels (a test table's): by its own spelling
+            out[other] = [v if isinstance(v, bool) else BOOLEAN_SPELLINGS[str(v).lower()] for v in values[other]]
+        return out.astype("boolean" if missing.any() else bool)
     return pd.Series(values, dtype="str")
 
 

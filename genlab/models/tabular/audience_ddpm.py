@@ -14,7 +14,7 @@ import torch
 from ...audiences.model import AudienceModel, ContextConfig
 from ...data.base import Batch, DataInfo, TensorDataset
 from ...registry import register_model
-from .tab_ddpm import BATCH_ELEMENTS, TableDiffusion, check_table_diffusion
+from .tab_ddpm import TableDiffusion, check_table_diffusion
 
 
 @dataclass
@@ -57,6 +57,6 @@ class AudienceDDPM(TableDiffusion, AudienceModel):
         return {"loss": loss.detach(), "mse": mse.detach(), "kl_cat": kl.detach()}
 
     def _draw(self, ctx: torch.Tensor, generator=None) -> torch.Tensor:
-        rows = max(64, BATCH_ELEMENTS // (len(self.num_cols) + len(self.cats.seg) + ctx.shape[1]))
-        return torch.cat([self._draw_batch(len(c), [], generator, c.float()) for c in ctx.split(rows)]) if len(ctx) \
-            else torch.zeros(0, len(self.schema.columns), dtype=torch.float64, device=self.device)
+        if not len(ctx):
+            return torch.zeros(0, len(self.schema.columns), dtype=torch.float64, device=self.device)
+        return self.draw_rows(len(ctx), [], generator, ctx.float())

@@ -54,8 +54,7 @@ class TabDDPMConfig(DiffusionConfig):
             raise ConfigError(f"model.conditioning must be rejection or inpaint, got {self.conditioning!r}")
         if self.conditional:
             raise ConfigError("tab-ddpm has no class conditioning; condition samples with --where instead")
-        if self.hidden < 1 or self.depth < 1 or self.n_quantiles < 2 or not 0 <= self.dropout < 1:
-            raise ConfigError("model.hidden, model.depth must be >= 1, model.n_quantiles >= 2, model.dropout in [0, 1)")
+        check_table_diffusion(self)  # DiffusionConfig checked the schedule and steps; this the network's sizes
 
 
 class Categories(nn.Module):
@@ -214,6 +213,15 @@ class TableDiffusion:
             kl = torch.where(q > 0, q * (lq - lp), 0.0).sum(1).mean() / self.cats.n
         return mse + kl, mse, kl
 
+    def draw_rows(self, n: int, conds: list[Condition], generator=None, ctx: torch.Tensor | None = None) -> torch.Tensor:
+        """``n`` rows (one per row of ``ctx`` when given), denoised in batches of about ``BATCH_ELEMENTS`` network
+        inputs (wide tables: a few hundred rows), so that the 100 steps work on tensors that stay in the CPU cache."""
+        rows = max(64, BATCH_ELEMENTS // (len(self.num_cols) + len(self.cats.seg) + (0 if ctx is None else ctx.shape[1])))
+        if n <= rows:
+            return self._draw_batch(n, conds, generator, ctx)
+        return torch.cat([self._draw_batch(min(rows, n - i), conds, generator, None if ctx is None else ctx[i: i + rows])
+                          for i in range(0, n, rows)])
+
     def _draw_batch(self, n: int, conds: list[Condition], generator=None,
                     ctx: torch.Tensor | None = None) -> torch.Tensor:
         steps, sampler, _ = sampling_plan(self.config, self.schedule, self._options, False, self.name)
@@ -295,9 +303,4 @@ class TabDDPM(TableDiffusion, TabularModel):
             self._options = {}
 
     def _draw(self, n: int, conds: list[Condition], generator=None) -> torch.Tensor:
-        """``n`` rows, denoised in batches of about ``BATCH_ELEMENTS`` inputs (wide tables: a few hundred rows),
-        so that the 100 steps work on tensors that stay in the CPU cache."""
-        rows = max(64, BATCH_ELEMENTS // (len(self.num_cols) + len(self.cats.seg)))
-        if n <= rows:
-            return self._draw_batch(n, conds, generator)
-        return torch.cat([self._draw_batch(min(rows, n - i), conds, generator) for i in range(0, n, rows)])
+        return self.draw_rows(n, conds, generator)
