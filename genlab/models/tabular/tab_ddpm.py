@@ -134,11 +134,14 @@ def check_table_diffusion(c) -> None:
     from ..diffusion.samplers import SAMPLERS
     from ..diffusion.schedules import PREDICTIONS, SCHEDULES
 
-    if c.timesteps < 2 or c.schedule not in SCHEDULES or c.prediction not in PREDICTIONS or c.sampler not in SAMPLERS:
-        raise ConfigError(f"model.timesteps must be >= 2, model.schedule one of {', '.join(SCHEDULES)}, model.prediction "
-                          f"one of {', '.join(PREDICTIONS)}, model.sampler one of {', '.join(SAMPLERS)}")
-    if not 1 <= c.sample_steps <= c.timesteps or c.eta < 0:
-        raise ConfigError(f"model.sample_steps must be between 1 and model.timesteps={c.timesteps} and model.eta >= 0")
+    for key, ok, rule in (("timesteps", c.timesteps >= 2, ">= 2"),
+                          ("schedule", c.schedule in SCHEDULES, f"one of {', '.join(SCHEDULES)}"),
+                          ("prediction", c.prediction in PREDICTIONS, f"one of {', '.join(PREDICTIONS)}"),
+                          ("sampler", c.sampler in SAMPLERS, f"one of {', '.join(SAMPLERS)}"),
+                          ("sample_steps", 1 <= c.sample_steps <= c.timesteps, f"between 1 and model.timesteps={c.timesteps}"),
+                          ("eta", c.eta >= 0, ">= 0")):
+        if not ok:
+            raise ConfigError(f"model.{key} must be {rule}, got {getattr(c, key)!r}")
     if c.hidden < 1 or c.depth < 1 or c.n_quantiles < 2 or not 0 <= c.dropout < 1:
         raise ConfigError("model.hidden, model.depth must be >= 1, model.n_quantiles >= 2, model.dropout in [0, 1)")
 
