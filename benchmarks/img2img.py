@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import time
@@ -45,7 +46,17 @@ RUNS = {
     "srgan-x4": ("srgan", "mnist", "paired", {"scale": 4, "mse_steps": 500}, {}, 150, "b"),
     "srresnet-x4": ("srgan", "mnist", "paired", {"scale": 4, "adv_weight": 0.0, "feature_weight": 0.0}, {}, 150, "b"),
     "srgan-x2": ("srgan", "mnist", "paired", {"scale": 2, "mse_steps": 400}, {}, 100, "b"),
+    # completion by the generic image models on the same seeded masks (part c): the DDPM of docs/diffusion.md
+    # (cosine schedule, v-prediction; DDIM 50 steps with replacement) and the PixelCNN (raster-order resampling)
+    "ddpm-complete": ("ddpm", "mnist", "image",
+                      {"width": 16, "channel_mult": [1, 2, 2], "attn_max_size": 7, "schedule": "cosine",
+                       "prediction": "v", "sample_batch_size": 256},
+                      {"lr": 2e-3, "warmup_steps": 200, "lr_schedule": "linear", "ema_decay": 0.998, "grad_clip": 1.0},
+                      600, "c"),
+    "pixelcnn-complete": ("pixelcnn", "mnist", "image", {"output": "softmax"}, {}, 300, "c"),
+    "inpaint-gan-200": ("inpaint-gan", "mnist", "paired", {"mask": "mixed", "rec_steps": 300}, {}, 180, "c"),
 }
+N_EVAL = {"ddpm-complete": 200, "pixelcnn-complete": 200, "inpaint-gan-200": 200}  # fewer test images (the same 200 and masks for both): their completion is slow on a CPU
 
 
 def _timed(fn, repeats: int = 5) -> dict:
@@ -76,6 +87,15 @@ def speed(model, kind: str) -> dict:
     return out
 
 
+def cpu_kind() -> str:
+    """What the CPU offers for bf16 (AMX / AVX-512 BF16) or just AVX2, read from /proc/cpuinfo."""
+    try:
+        flags = set(Path("/proc/cpuinfo").read_text().split("flags", 2)[1].splitlines()[0].split())
+    except (OSError, IndexError):
+        return "unknown"
+    return "AMX/AVX-512 BF16" if "amx_bf16" in flags else "AVX-512 BF16" if "avx512_bf16" in flags else "AVX2, no bf16"
+
+
 def run_one(label: str, args, store: dict) -> None:
     name, data, modality, mcfg, tover, budget, _ = RUNS[label]
     budget = budget * args.scale_budget
@@ -89,11 +109,12 @@ def run_one(label: str, args, store: dict) -> None:
     base = "mnist" if "fashion" not in data else "fashion-mnist"
     net = get_feature_extractor(base)
     t = time.process_time()
-    rows, panels = evaluate_outputs(model.eval(), test_ds, n=args.n, seed=0, net=net)
+    n = min(args.n, N_EVAL.get(label, args.n))
+    rows, panels = evaluate_outputs(model.eval(), test_ds, n=n, seed=0, net=net)
     eval_cpu = time.process_time() - t
     entry = {"model": name, "data": data, "model_config": mcfg, "train": {**TRAIN, **tover},
              "budget_cpu_s": budget, "train_cpu_s": state["cpu_time_s"], "steps": state["step"],
-             "eval_cpu_s": round(eval_cpu, 1), "n_test": min(args.n, len(test_ds)), "rows": rows}
+             "eval_cpu_s": round(eval_cpu, 1), "n_test": min(n, len(test_ds)), "rows": rows}
     if name == "srgan" and model.scale == 4:
         entry["speed_upscale_256_x4"] = speed(model, "upscale")
     if name == "inpaint-gan":
@@ -132,7 +153,7 @@ def markdown(store: dict) -> str:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--part", default="all", choices=["all", "a", "b"])
+    p.add_argument("--part", default="all", choices=["all", "a", "b", "c"])
     p.add_argument("--runs-only", default=None, help="comma list of run labels (default: the part's)")
     p.add_argument("--scale-budget", type=float, default=1.0, help="multiply every budget (quick checks: 0.05)")
     p.add_argument("--n", type=int, default=2000)
@@ -149,9 +170,8 @@ def main(argv=None) -> int:
         print(markdown(json.loads(results.read_text())))
         return 0
     if args.merge:
-        store = {"meta": None, "runs": {}}
-        for part in ("a", "b", "all", "c"):
-            f = results.with_name(f"{results.stem}.{part}.json")
+        store = json.loads(results.read_text()) if results.is_file() else {"meta": None, "runs": {}}
+        for f in sorted(results.parent.glob(f"{results.stem}.*.json")):  # every part file (--part / --out-part)
             if f.is_file():
                 d = json.loads(f.read_text())
                 store["meta"] = store["meta"] or d["meta"]
@@ -164,7 +184,7 @@ def main(argv=None) -> int:
     torch.set_num_threads(1)
     labels = args.runs_only.split(",") if args.runs_only else [k for k, v in RUNS.items() if args.part in ("all", v[-1])]
     store = {"meta": {"date": time.strftime("%Y-%m-%d"), "torch": torch.__version__, "threads": 1,
-                      "machine": f"2-core {platform.machine()} CPU (AMX/AVX-512 BF16), no GPU, shared with other jobs",
+                      "machine": f"{os.cpu_count()}-core {platform.machine()} CPU ({cpu_kind()}), no GPU",
                       "n_test": args.n, "budget_scale": args.scale_budget}, "runs": {}}
     part_file = results.with_name(f"{results.stem}.{args.out_part or args.part}.json")
     for label in labels:

@@ -59,15 +59,17 @@ def test_unknown_model_lists_known_ones():
 
 # ----------------------------------------------------------------------------- training
 def test_vae_loss_goes_down_and_run_folder_is_complete(tmp_path):
-    model = genlab.train("vae", "digits", tmp_path / "r", epochs=4, lr=2e-3, **FAST)
+    # batch 25: 60 steps per epoch, so validation, preview and checkpoint run at every epoch's end (epochs of
+    # fewer than MIN_STEPS_PER_EPOCH_WORK steps do them only every few epochs)
+    model = genlab.train("vae", "digits", tmp_path / "r", epochs=4, lr=2e-3, **{**FAST, "batch_size": 25})
     losses = train_losses(tmp_path / "r")
-    assert len(losses) == 44  # 1500 digits / 128 = 11 steps per epoch
+    assert len(losses) == 240  # 1500 digits / 25 = 60 steps per epoch
     assert np.mean(losses[-5:]) < 0.8 * np.mean(losses[:5])
     cfg = json.loads((tmp_path / "r" / "config.json").read_text())
     assert cfg["model"] == "vae" and cfg["seed"] == 0 and cfg["versions"]["torch"] == torch.__version__
     assert cfg["data_config"]["name"] == "digits" and cfg["train_config"]["epochs"] == 4
     state = json.loads((tmp_path / "r" / "state.json").read_text())
-    assert state["status"] == "finished" and state["step"] == 44 and state["epoch"] == 4
+    assert state["status"] == "finished" and state["step"] == 240 and state["epoch"] == 4
     assert (tmp_path / "r" / "samples.png").is_file() and len(list((tmp_path / "r" / "samples").glob("*.png"))) == 4
     val = [r for r in ck.read_metrics(tmp_path / "r") if r["split"] == "val"]
     assert len(val) == 4 and val[-1]["nll"] < val[0]["nll"]
@@ -231,3 +233,13 @@ def test_a_run_that_fails_before_training_leaves_no_folder_behind(tmp_path):
     genlab.train("pixelcnn", {"name": "digits", "binarize": "dynamic"}, tmp_path / "r",
                  model_config={"width": 4, "layers": 1, "head": 8}, **FAST)
     assert ck.read_state(tmp_path / "r")["status"] == "finished"
+
+
+def test_tiny_epochs_validate_preview_and_save_every_few_epochs_and_at_the_end(tmp_path):
+    from genlab.training.trainer import MIN_STEPS_PER_EPOCH_WORK
+
+    genlab.train("vae", "digits", tmp_path / "r", epochs=7, **FAST)  # 11 steps per epoch
+    period = -(-MIN_STEPS_PER_EPOCH_WORK // 11)
+    val_epochs = [r["epoch"] for r in ck.read_metrics(tmp_path / "r") if r["split"] == "val"]
+    assert val_epochs == sorted({e for e in range(1, 8) if e % period == 0} | {7})
+    assert len(list((tmp_path / "r" / "samples").glob("*.png"))) == len(val_epochs)

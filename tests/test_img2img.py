@@ -240,6 +240,28 @@ def test_evaluate_reports_metrics_and_baselines(runs, tmp_path, one_thread):
     assert rows[0]["cycle_l1_a"] > 0 and 0 <= rows[0]["accuracy_a_to_b"] <= 1
 
 
+def test_evaluate_scores_any_completing_model_on_the_same_masks(tmp_path, one_thread):
+    """ddpm (or pixelcnn, ...) trained on plain images is scored on the same seeded masks as inpaint-gan, beside
+    the same baselines, and its completions keep every unmasked pixel."""
+    from genlab.eval.features import FeatureNet
+    from genlab.eval.img2img import evaluate_outputs
+
+    model = genlab.train("ddpm", {"name": "digits", "limit": 64}, tmp_path / "ddpm",
+                         model_config={"width": 8, "channel_mult": [1], "timesteps": 20, "sample_steps": 4,
+                                       "attn_max_size": 0}, **TINY)
+    net = FeatureNet(1, 8, 10, 16).eval()
+    test = load_data(DataConfig("digits"), "image", "test")
+    rows, panels = evaluate_outputs(model.eval(), test, n=40, net=net)
+    assert {r["method"] for r in rows} == {"ddpm", "mean fill", "nearest fill"}
+    assert {r["mask"] for r in rows} == {"centre", "random-box", "strokes"}
+    assert all(np.isfinite(r["psnr"]) for r in rows)
+    # the baselines do not depend on the model: the same as inpaint-gan's rows on the same images and masks
+    again, _ = evaluate_outputs(model.eval(), test, n=40, net=net)
+    base = [r for r in rows if r["method"] != "ddpm"]
+    assert base == [r for r in again if r["method"] != "ddpm"]
+    assert len(panels) == 3
+
+
 # ----------------------------------------------------------------------------- bad input
 
 

@@ -60,3 +60,24 @@ def test_configuration_that_cannot_fit_is_refused_by_name(corpus, tmp_path):
     with pytest.raises(ConfigError, match="model.softmax must be auto, full or adaptive"):
         train("char-gru", {"name": str(corpus), "block_size": 16}, tmp_path / "bad",
               model_config={"softmax": "sampled"}, max_steps=1, progress=False)
+
+
+def test_default_batch_is_scaled_to_the_vocabulary_but_a_given_one_is_kept(corpus, tmp_path):
+    import json
+
+    from click.testing import CliRunner
+
+    from genlab.cli import main
+
+    common = ["train", "char-gru", "--data", str(corpus), "--max-steps", "1", "--quiet", "--set", "data.block_size=64",
+              "--set", "model.softmax=full", "--set", "model.hidden=16", "--set", "model.layers=1"]
+    res = CliRunner().invoke(main, common + ["--out", str(tmp_path / "auto")])
+    assert res.exit_code == 0, res.output
+    batch = json.loads((tmp_path / "auto" / "config.json").read_text())["train_config"]["batch_size"]
+    # 128 x 64 positions x 8,000 outputs x 3 float32 copies = 786 MB: halved until under the 256 MB bound
+    assert batch == 32
+    assert "train.batch_size 128 -> 32" in res.output
+    res = CliRunner().invoke(main, common + ["--batch-size", "24", "--out", str(tmp_path / "given")])
+    assert res.exit_code == 0, res.output
+    assert json.loads((tmp_path / "given" / "config.json").read_text())["train_config"]["batch_size"] == 24
+    assert "train.batch_size" not in res.output

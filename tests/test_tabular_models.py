@@ -85,6 +85,39 @@ def test_tvae_loss_goes_down_and_rejection_meets_conditions(csv, tmp_path):
     assert (df["member"] == "no").all()
 
 
+def test_tvae_latent_mixture_is_fitted_at_the_end_saved_and_refused_with_dp(csv, tmp_path):
+    cfg = {"encoder_dims": [32], "decoder_dims": [32], "latent_dim": 4, "latent_sampler": "gmm", "latent_components": 3}
+    model = genlab.train("tvae", DataConfig(name=str(csv)), tmp_path / "t", progress=False, max_steps=40,
+                         batch_size=100, model_config=cfg)
+    gmm = model.latent_gmm
+    assert float(gmm.fitted) == 1.0 and torch.isclose(gmm.weights.sum(), torch.tensor(1.0))
+    # the mixture sits on the training rows' codes, not on N(0, I): its means are not all zero
+    assert gmm.means.abs().sum() > 0
+    z = model.latent_z(2000, torch.Generator().manual_seed(0))
+    assert torch.allclose(z.mean(0), (gmm.weights[:, None] * gmm.means).sum(0), atol=0.15)
+    a = model.sample(50, generator=torch.Generator().manual_seed(3))
+    b = genlab.load(tmp_path / "t").sample(50, generator=torch.Generator().manual_seed(3))
+    pd.testing.assert_frame_equal(a, b)  # the mixture is saved with the weights
+    with pytest.raises(ConfigError, match="differential-privacy"):
+        genlab.train("tvae", DataConfig(name=str(csv)), tmp_path / "dp", progress=False, max_steps=2,
+                     model_config={**cfg, "dp": True})
+    with pytest.raises(ConfigError, match="latent_sampler"):
+        genlab.train("tvae", DataConfig(name=str(csv)), tmp_path / "bad", progress=False, max_steps=2,
+                     model_config={**cfg, "latent_sampler": "flow"})
+
+
+def test_fit_latent_on_a_tvae_run_changes_its_samples(runs, tmp_path):
+    import shutil
+
+    run = tmp_path / "tvae"
+    shutil.copytree(runs["tvae"], run)
+    before = genlab.load(run).sample(40, generator=torch.Generator().manual_seed(0))
+    report = genlab.fit_latent(run, components=2)
+    assert report["components"] == 2
+    after = genlab.load(run).sample(40, generator=torch.Generator().manual_seed(0))
+    assert not before.equals(after)
+
+
 def test_ctgan_training_by_sampling_and_conditional_vector(csv):
     ds = load_data(DataConfig(name=str(csv)), "table", "train")
     model = genlab.get_model_class("ctgan")(genlab.get_model_class("ctgan").Config(pac=5), ds.info)

@@ -56,6 +56,14 @@ def cases(fx) -> list[tuple[str, list[str]]]:
         ("where: on an email", sample("--where", "email=p1@corp.com")),
         ("where: a column twice", sample("--where", "age>30,age<20")),
         ("where: no operator", sample("--where", "age")),
+        # tvae's latent mixture
+        ("tvae: unknown model.latent_sampler", ["train", "tvae", "--data", csv, "--quiet", "--max-steps", "1", "--out",
+                                               out("lat1"), "--set", "model.latent_sampler=flow"]),
+        ("tvae: model.latent_components = 0", ["train", "tvae", "--data", csv, "--quiet", "--max-steps", "1", "--out",
+                                               out("lat2"), "--set", "model.latent_sampler=gmm", "--set", "model.latent_components=0"]),
+        ("tvae: latent mixture with differential privacy", ["train", "tvae", "--data", csv, "--quiet", "--max-steps", "1",
+                                                             "--out", out("lat3"), "--set", "model.latent_sampler=gmm",
+                                                             "--set", "model.dp=true"]),
         # compare
         ("compare: a table run with an image run", ["compare", run, fx.run("gmm", "digits"), "-n", "10",
                                                      "-o", str(t / "tables-cmp.html")]),

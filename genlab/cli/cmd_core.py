@@ -109,10 +109,11 @@ def train(model, data, out, config_file, overrides, epochs, max_steps, max_time,
     sections["data"].update({k: v for k, v in {"target": target, "schema": schema, "test": test_file}.items() if v is not None})
     sections = apply_overrides(sections, list(overrides))
     sections["train"] = budget_rule(sections["train"])
-    tc = from_dict(TrainConfig, sections["train"], "train")
+    from_dict(TrainConfig, sections["train"], "train")  # bad settings fail here, before anything is loaded
     dc = from_dict(DataConfig, sections["data"], "data")
     out = Path(out or f"runs/{model}")
-    run_train(model, dc, out, model_config=sections["model"], train_config=tc, overwrite=overwrite)
+    # the settings as a dict: the keys tell the trainer which ones the user chose (models may scale the others)
+    run_train(model, dc, out, model_config=sections["model"], train_config=sections["train"], overwrite=overwrite)
     _print_summary(out)
 
 

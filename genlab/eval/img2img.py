@@ -189,13 +189,15 @@ def evaluate_outputs(model, test_ds, n: int = 1000, seed: int = 0, net: FeatureN
     x = batch["x"].to(model.device)
     labels = batch.get("y")
     rows, panels = [], {}
-    if model.name == "inpaint-gan":
+    if model.name == "inpaint-gan" or (model.name not in ("srgan", "pix2pix", "cyclegan")
+                                       and "complete" in model.capabilities()):
+        # any model that completes images (inpaint-gan, ddpm, pixelcnn, ...): the same seeded masks
         h, w = x.shape[-2:]
         for kind in masks:
             mask = random_masks(kind, len(x), h, w, torch.Generator().manual_seed(seed), x.device)
             shown = x.masked_fill(mask.expand_as(x), 0.5)
-            filled = model.complete(x, mask, 1)[:, 0]
-            for method, out in (("inpaint-gan", filled), ("mean fill", mean_fill(x, mask)),
+            filled = model.complete(x, mask, 1, generator=torch.Generator(x.device).manual_seed(seed))[:, 0]
+            for method, out in ((model.name, filled), ("mean fill", mean_fill(x, mask)),
                                 ("nearest fill", nearest_fill(x, mask))):
                 rows.append({"method": method, "mask": kind, **score(out, x, net, labels)})
             panels[f"mask: {kind}"] = triplet_panel(shown, filled, x)

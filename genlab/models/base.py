@@ -166,6 +166,12 @@ class GenerativeModel(nn.Module):
         optimiser per player through :meth:`build_optimizers`."""
         return self.build_optimizers(train, {"main": self.parameters()})
 
+    def scaled_train_config(self, train: TrainConfig, given: set[str]) -> tuple[TrainConfig, str | None]:
+        """The training settings scaled to this model and its data before training starts (e.g. a smaller batch
+        for a large vocabulary), and one line saying what changed and why (None: nothing did). Settings named in
+        ``given`` were chosen by the user and are never changed."""
+        return train, None
+
     def build_optimizers(self, train: TrainConfig, groups: dict[str, Iterable[nn.Parameter]]
                          ) -> dict[str, torch.optim.Optimizer]:
         """One optimiser per named parameter group, every one built from ``train`` (the one home of optimiser

@@ -14,6 +14,15 @@ def normal_init_(w: torch.Tensor, mean: float, std: float) -> None:
         nn.init.normal_(w, mean, std)
 
 
+def identity(n: int, *batch: int, dtype: torch.dtype | None = None) -> torch.Tensor:
+    """``batch`` stacked ``n``×``n`` identity matrices, built without ``torch.eye``: on the meta device (where
+    models are built to measure their size) ``torch.eye`` and ``diag_embed`` import the compiler stack (~0.8 CPU-s
+    per command)."""
+    out = torch.zeros(*batch, n, n, dtype=dtype)
+    out.diagonal(dim1=-2, dim2=-1).fill_(1.0)
+    return out
+
+
 def num_stages(size: int, max_stages: int = 4) -> int:
     """How many stride-2 stages take ``size`` down to a grid of at least 4 pixels (28 -> 2, 32 -> 3, 64 -> 4)."""
     k = 0

@@ -178,6 +178,7 @@ def train(model: str, data: str | dict | DataConfig = "digits", out: str | Path 
     tc = train_config if isinstance(train_config, TrainConfig) else from_dict(TrainConfig, {**(train_config or {}), **train_overrides}, "train")
     if isinstance(train_config, TrainConfig) and train_overrides:
         tc = from_dict(TrainConfig, {**to_dict(train_config), **train_overrides}, "train")
+    given = _given_train_keys(train_config, train_overrides)
     tc = cls.resolve_train_config(tc)  # optimiser settings left at None: the model's defaults, recorded in config.json
     mcfg = from_dict(cls.Config, model_config, "model")
     data_cfg = _resolve_data_paths(data_cfg)
@@ -185,7 +186,7 @@ def train(model: str, data: str | dict | DataConfig = "digits", out: str | Path 
     joined = dist.setup(tc.device)  # under torchrun (WORLD_SIZE > 1): join the process group
     try:
         with _sigterm_as_ctrl_c():
-            return _train(cls, model, mcfg, model_config, tc, data_cfg, run_dir, overwrite)
+            return _train(cls, model, mcfg, model_config, tc, data_cfg, run_dir, overwrite, given)
     finally:
         if joined:
             dist.cleanup()
@@ -209,7 +210,19 @@ def _sigterm_as_ctrl_c():
         signal.signal(signal.SIGTERM, previous)
 
 
-def _train(cls, model, mcfg, model_config, tc, data_cfg, run_dir, overwrite) -> GenerativeModel:
+def _given_train_keys(train_config, overrides: dict) -> set[str]:
+    """The training settings the caller chose: keys of a dict config and of the keyword overrides; for a
+    :class:`TrainConfig` object, the fields that differ from their defaults."""
+    given = set(overrides)
+    if isinstance(train_config, dict):
+        given |= set(train_config)
+    elif isinstance(train_config, TrainConfig):
+        default = TrainConfig()
+        given |= {f.name for f in dataclasses.fields(TrainConfig) if getattr(train_config, f.name) != getattr(default, f.name)}
+    return given
+
+
+def _train(cls, model, mcfg, model_config, tc, data_cfg, run_dir, overwrite, given=frozenset()) -> GenerativeModel:
     # under torch.distributed rank 0 alone owns the run folder (lock, config, logs, checkpoints)
     existed = run_dir.exists()
     lock = None
@@ -233,6 +246,9 @@ def _train(cls, model, mcfg, model_config, tc, data_cfg, run_dir, overwrite) -> 
         check_model_config(cls, mcfg, train_ds.info, model_config, training=True)
         seed_everything(tc.seed)
         net = cls(mcfg, train_ds.info)
+        tc, why = net.scaled_train_config(tc, set(given))
+        if why and dist.is_main():
+            print(f"genlab: {why}", file=sys.stderr, flush=True)
         device = dist.device_for(tc.device) if dist.active() else resolve_device(tc.device)
         config = {
             "model": model, "model_config": to_dict(mcfg), "train_config": to_dict(tc), "data_config": to_dict(data_cfg),

@@ -32,7 +32,7 @@ class FitInterrupted(KeyboardInterrupt):
     """Ctrl-C or SIGTERM during a fit in one call (gmm, gaussian-copula, ...): the run is marked interrupted."""
 
 
-MIN_STEPS_PER_EPOCH_WORK = 10  # epochs shorter than this validate / preview / save only every few epochs
+MIN_STEPS_PER_EPOCH_WORK = 50  # epochs shorter than this validate / preview / save only every few epochs
 
 
 def resolve_device(name: str) -> torch.device:
@@ -89,6 +89,7 @@ class Trainer:
         self.ema = None
         if cfg.ema_decay and model.iterative and self.is_main:  # EMA of identical weights: rank 0 only
             self.ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay), use_buffers=True)
+        self._ema_lists = None  # (EMA floats, model floats, other pairs), built at the first update
         self.data_gen = torch.Generator().manual_seed(cfg.seed)
         self.step = self.epoch = self.batch_in_epoch = 0
         self.elapsed = 0.0  # wall-clock seconds spent in training steps
@@ -276,7 +277,7 @@ class Trainer:
                     for s in self.schedulers.values():
                         s.step()
                     if self.ema is not None:
-                        self.ema.update_parameters(self.model)
+                        self._update_ema()
                     self.step += 1
                     self.batch_in_epoch += 1
                     bad = None
@@ -372,6 +373,30 @@ class Trainer:
         if self.world > 1 and over is not None:  # time budgets: the flag all ranks agreed at the last step
             return over or self.step >= self.total_steps
         return self._over_time_budget() or self.step >= self.total_steps
+
+    def _update_ema(self) -> None:
+        """``AveragedModel.update_parameters`` (EMA of parameters and buffers) with the tensor lists built once:
+        PyTorch's rebuilds and regroups them every step (~0.9 ms, 8% of a quickstart DCGAN step). Floating
+        tensors: the first update copies, later ones ``lerp`` towards the model by ``1 - decay`` (the same
+        arithmetic); integer buffers (batch-norm counters) are copied."""
+        if self._ema_lists is None:
+            ema_all = [*self.ema.module.parameters(), *self.ema.module.buffers()]
+            model_all = [*self.model.parameters(), *self.model.buffers()]
+            pairs = [(a.detach(), m.detach()) for a, m in zip(ema_all, model_all, strict=True)]
+            floats = [(a, m) for a, m in pairs if a.is_floating_point()]
+            self._ema_lists = ([a for a, _ in floats], [m for _, m in floats],
+                               [(a, m) for a, m in pairs if not a.is_floating_point()], bool(self.ema.n_averaged > 0))
+        ema_f, model_f, others, started = self._ema_lists
+        if not ema_f:
+            pass
+        elif started:
+            torch._foreach_lerp_(ema_f, model_f, 1.0 - self.cfg.ema_decay)
+        else:
+            torch._foreach_copy_(ema_f, model_f)
+            self._ema_lists = (ema_f, model_f, others, True)
+        for a, m in others:
+            a.copy_(m)
+        self.ema.n_averaged += 1
 
     def _over_time_budget(self) -> bool:
         if self.cfg.max_time is not None and self.elapsed >= self.cfg.max_time:

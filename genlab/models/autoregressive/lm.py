@@ -17,6 +17,7 @@ whose estimate exceeds the memory available.
 from __future__ import annotations
 
 import codecs
+import dataclasses
 import math
 import sys
 from typing import Iterator
@@ -34,6 +35,7 @@ DEFAULT_LENGTH = 200
 SOFTMAX = ("auto", "full", "adaptive")
 ADAPTIVE_VOCAB = 4096  # model.softmax=auto: an adaptive softmax above this many tokens (BPE's default 2,000: full)
 LOGITS_BOUND = 256 * 2**20  # warn when one step's output-layer activations are estimated above this
+MIN_AUTO_BATCH = 16  # the smallest batch the large-vocabulary scaling picks
 CUTOFFS = (256, 2048, 16384)  # adaptive softmax: head of the 256 most frequent tokens, then clusters
 
 
@@ -202,6 +204,21 @@ class LanguageModel(GenerativeModel):
             return self.head.nll(self.features(x[:, :-1]), x[:, 1:])
         logits = self.logits(x[:, :-1])
         return F.cross_entropy(logits.flatten(0, 1).float(), x[:, 1:].flatten(), reduction="none").view(len(x), -1)
+
+    def scaled_train_config(self, train, given):
+        """A batch small enough that one step's output layer stays under ``LOGITS_BOUND`` (halved from the
+        default down to ``MIN_AUTO_BATCH``), unless the batch size was given."""
+        if not hasattr(self, "head") or "batch_size" in given:
+            return train, None
+        batch = train.batch_size
+        while batch > MIN_AUTO_BATCH and step_memory(self, batch)["logits"] > LOGITS_BOUND:
+            batch = max(MIN_AUTO_BATCH, batch // 2)
+        if batch == train.batch_size:
+            return train, None
+        mb = step_memory(self, batch)["logits"] / 2**20
+        return dataclasses.replace(train, batch_size=batch), (
+            f"{self.name}: vocabulary of {self.vocab_size:,} tokens: train.batch_size {train.batch_size} -> {batch}, so "
+            f"that one step's output layer takes ~{mb:,.0f} MB (bound {LOGITS_BOUND // 2**20} MB); --batch-size sets it")
 
     def configure_optimizers(self, train):
         if hasattr(self, "head"):

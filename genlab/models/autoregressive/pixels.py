@@ -122,16 +122,23 @@ class PixelModel(GenerativeModel):
     def _fill_raster(self, x, known, labels, generator) -> torch.Tensor:
         """Raster-order filling for convolutional models. The logits of row ``i`` depend only on rows
         ``i - receptive_rows .. i``, so the network runs on that band of rows (exact: every value it uses
-        lies inside the band); all images and channels of a pixel are drawn at once."""
+        lies inside the band); all images and channels of a pixel are drawn at once, and when only some images
+        need the pixel (completion with different masks) the network runs on those images alone."""
         h, w = x.shape[2:]
         for i in range(h):
             top = max(0, i - self.receptive_rows)
             for j in range(w):
                 todo = ~known[:, :, i, j]
-                if not todo.any():
+                rows = todo.any(1)
+                if not rows.any():
                     continue
-                logits = self.dist_logits(x[:, :, top : i + 1], labels)[..., -1, j]
-                x[:, :, i, j] = torch.where(todo, self.draw(logits, generator), x[:, :, i, j])
+                if bool(rows.all()):
+                    logits = self.dist_logits(x[:, :, top : i + 1], labels)[..., -1, j]
+                    x[:, :, i, j] = torch.where(todo, self.draw(logits, generator), x[:, :, i, j])
+                    continue
+                sel = rows.nonzero().squeeze(1)
+                logits = self.dist_logits(x[sel, :, top : i + 1], None if labels is None else labels[sel])[..., -1, j]
+                x[sel, :, i, j] = torch.where(todo[sel], self.draw(logits, generator), x[sel, :, i, j])
         return x
 
     @torch.no_grad()

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from ...config import ModelConfig
+from ...nn.blocks import identity
 from ...data.base import Batch, DataInfo, TensorDataset
 from ...errors import ConfigError
 from ...registry import register_model
@@ -52,7 +53,7 @@ class GMM(GenerativeModel):
         self.register_buffer("weights", torch.full((k,), 1.0 / k))
         self.register_buffer("means", torch.zeros(k, d))
         scale_shape = (k, d, d) if config.covariance_type == "full" else (k, d)
-        self.register_buffer("scale", torch.ones(scale_shape) if config.covariance_type == "diag" else torch.eye(d).repeat(k, 1, 1))
+        self.register_buffer("scale", torch.ones(scale_shape) if config.covariance_type == "diag" else identity(d, k))
 
     def _flat(self, x: torch.Tensor) -> torch.Tensor:
         return x.reshape(len(x), -1).float()

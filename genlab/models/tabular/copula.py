@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import torch
 
 from ...config import ModelConfig
+from ...nn.blocks import identity
 from ...data.base import DataInfo, TensorDataset
 from ...errors import ConfigError
 from ...registry import register_model
@@ -52,7 +53,7 @@ class GaussianCopula(TabularModel):
         super().__init__(config, info)
         self.marginals = Marginals(self.schema, config.n_quantiles)
         c = len(self.schema.columns)
-        self.register_buffer("corr", torch.eye(c, dtype=torch.float64))
+        self.register_buffer("corr", identity(c, dtype=torch.float64))
 
     def fit(self, data: TensorDataset) -> dict[str, float]:
         x = subsample(data.tensors["x"], self.config.max_fit_rows).to(self.device)

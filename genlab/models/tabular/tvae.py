@@ -13,10 +13,11 @@ import torch
 from torch import nn
 
 from ...config import ModelConfig
-from ...data.base import Batch, DataInfo
+from ...data.base import Batch, DataInfo, TensorDataset
 from ...errors import ConfigError
 from ...nn.blocks import MLP
 from ...registry import register_model
+from ..vae.latent import SAMPLERS, LatentMixture
 from .conditions import Condition
 from .dp import check_dp_fields, make_private, register_dp_buffers, spent
 from .encoding import TableEncoding
@@ -30,6 +31,11 @@ class TVAEConfig(ModelConfig):
     decoder_dims: list[int] = field(default_factory=lambda: [128, 128])
     loss_factor: float = 2.0  # weight of the reconstruction term
     sample_categorical: str = "sample"  # sample | argmax
+    # where sample() draws codes from: N(0, I), or a Gaussian mixture fitted on the training rows' codes when
+    # training ends (or later: genlab fit-latent RUN --components K); the mixture covers the aggregate posterior
+    # where N(0, I) has holes (measured on Adult: docs/tabular.md)
+    latent_sampler: str = "prior"  # prior | gmm
+    latent_components: int = 10
     # differential privacy (DP-SGD through Opacus, genlab/models/tabular/dp.py): per-row gradients clipped to
     # max_grad_norm, noise calibrated to spend at most (dp_epsilon, dp_delta) over the planned steps
     dp: bool = False
@@ -40,6 +46,14 @@ class TVAEConfig(ModelConfig):
     def validate(self) -> None:
         check_vae_fields(self)
         check_dp_fields(self)
+        if self.latent_sampler not in SAMPLERS:
+            raise ConfigError(f"model.latent_sampler must be prior or gmm, got {self.latent_sampler!r}")
+        if isinstance(self.latent_components, bool) or not isinstance(self.latent_components, int) \
+                or not 1 <= self.latent_components <= 1000:
+            raise ConfigError(f"model.latent_components must be an integer in [1, 1000], got {self.latent_components!r}")
+        if self.dp and self.latent_sampler == "gmm":
+            raise ConfigError("model.latent_sampler=gmm fits a mixture on the training rows' codes without noise, which "
+                              "the differential-privacy guarantee does not cover; use latent_sampler=prior with dp=true")
 
 
 def check_vae_fields(cfg) -> None:
@@ -71,6 +85,8 @@ class TVAE(TabularModel):
             register_dp_buffers(self)
         else:
             self.sigma = sigma
+        if config.latent_sampler == "gmm":
+            self.latent_gmm = LatentMixture(config.latent_dim, config.latent_components)
 
     @property
     def std(self) -> nn.Parameter:
@@ -85,10 +101,41 @@ class TVAE(TabularModel):
         return opts
 
     def on_train_end(self, data) -> bool:
-        if not self.config.dp:
-            return False
-        spent(self)  # into the weights: genlab evaluate and genlab info report it
-        return True
+        if self.config.dp:
+            spent(self)  # into the weights: genlab evaluate and genlab info report it
+            return True
+        if self.config.latent_sampler == "gmm":
+            was_training = self.training
+            self.eval()
+            self.fit_latent(data)
+            self.train(was_training)
+            return True
+        return False
+
+    @torch.no_grad()
+    def fit_latent(self, data: TensorDataset, max_examples: int = 20000) -> dict:
+        """Fit the latent mixture (``latent_sampler=gmm``) on the posterior means of at most ``max_examples``
+        training rows; the random state is left untouched."""
+        if not hasattr(self, "latent_gmm"):
+            raise ConfigError("fit_latent needs a tvae built with model.latent_sampler=gmm")
+        if self.config.dp:
+            raise ConfigError("a differentially private tvae cannot fit a latent mixture on its training rows")
+        codes, seen = [], 0
+        for batch in data.batches(4096, shuffle=False, drop_last=False, device=self.device):
+            x = self.enc.encode(batch["x"][: max_examples - seen])
+            codes.append(self.encoder(x).chunk(2, dim=1)[0].float().cpu())
+            seen += len(x)
+            if seen >= max_examples:
+                break
+        return self.latent_gmm.fit(torch.cat(codes), max_examples=max_examples)
+
+    def latent_z(self, n: int, generator: torch.Generator | None = None, sampler: str | None = None) -> torch.Tensor:
+        """``n`` codes: from the fitted mixture with ``latent_sampler=gmm``, otherwise (and before it is fitted,
+        e.g. for previews while training) from N(0, I)."""
+        gmm = getattr(self, "latent_gmm", None)
+        if (sampler or self.config.latent_sampler) == "gmm" and gmm is not None and gmm.fitted:
+            return gmm.sample(n, generator)
+        return torch.randn(n, self.config.latent_dim, generator=generator, device=self.device)
 
     def training_step(self, batch: Batch, step: int) -> dict:
         x = self.enc.encode(batch["x"])
@@ -114,8 +161,7 @@ class TVAE(TabularModel):
         return logs
 
     def _draw(self, n: int, conds: list[Condition], generator=None) -> torch.Tensor:
-        z = torch.randn(n, self.config.latent_dim, generator=generator, device=self.device)
-        out = self.decoder(z)
+        out = self.decoder(self.latent_z(n, generator))
         na = self.enc.n_alpha
         noise = torch.randn(n, na, generator=generator, device=self.device)
         out = torch.cat([torch.tanh(out[:, :na]) + self.std * noise, out[:, na:]], 1)

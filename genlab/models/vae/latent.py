@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from ...config import ModelConfig
+from ...nn.blocks import identity
 from ...data.base import DataInfo, TensorDataset
 from ...errors import ConfigError, DataError
 from ..base import GenerativeModel, SampleOption
@@ -45,7 +46,7 @@ class LatentMixture(nn.Module):
         super().__init__()
         self.register_buffer("weights", torch.full((components,), 1.0 / components))
         self.register_buffer("means", torch.zeros(components, dim))
-        self.register_buffer("scale_tril", torch.eye(dim).repeat(components, 1, 1))
+        self.register_buffer("scale_tril", identity(dim, components))
         self.register_buffer("fitted", torch.zeros(()))
 
     @torch.no_grad()
@@ -82,7 +83,7 @@ class RunningGaussian(nn.Module):
         super().__init__()
         self.momentum = momentum
         self.register_buffer("mean", torch.zeros(dim))
-        self.register_buffer("cov", torch.eye(dim))
+        self.register_buffer("cov", identity(dim))
         self.register_buffer("count", torch.zeros(()))
 
     @torch.no_grad()
