@@ -1,6 +1,7 @@
 """Augmentation benchmark: few labels on MNIST and an under-represented group on UCI Adult.
 
-    python benchmarks/augment.py [--gen-budget 90] [--labels 10,100,1000] [--out benchmarks/results/augment.json]
+    python benchmarks/augment.py [--gen-budget 90] [--labels 10,100,1000] [--dataset mnist|fashion-mnist]
+                                 [--out benchmarks/results/augment.json]
 
 MNIST, for each number of labels per class k: a conditional GAN trained on the k labelled images per class only
 (data.labels_per_class=k), M2 and (at k=100) the semi-supervised GAN trained on those labels plus the unlabelled
@@ -42,6 +43,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--gen-budget", type=float, default=90.0)
     ap.add_argument("--labels", default="10,100,1000")
+    ap.add_argument("--dataset", default="mnist", choices=["mnist", "fashion-mnist"])
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--work", default="/tmp/genlab-augment-bench")
     ap.add_argument("--skip-adult", action="store_true")
@@ -51,14 +53,15 @@ def main() -> None:
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     result = {"date": str(date.today()), "machine": f"2-core {platform.machine()} CPU, 1 thread, no GPU",
-              "torch": torch.__version__, "generator_budget_cpu_s": args.gen_budget, "mnist": {}, "adult": None}
+              "torch": torch.__version__, "generator_budget_cpu_s": args.gen_budget, args.dataset: {}, "adult": None}
     for k in [int(v) for v in args.labels.split(",") if v.strip()]:
-        base = {"name": "mnist", "root": str(SHARED)}
+        base = {"name": args.dataset, "root": str(SHARED)}
         runs, gens = [], []
-        gens.append(train("cgan", {**base, "labels_per_class": k}, work / f"cgan-{k}", args.gen_budget))
-        gens.append(train("m2", {**base, "labels_per_class": k, "unlabelled": "keep"}, work / f"m2-{k}", args.gen_budget))
+        tag = "" if args.dataset == "mnist" else f"{args.dataset}-"
+        gens.append(train("cgan", {**base, "labels_per_class": k}, work / f"{tag}cgan-{k}", args.gen_budget))
+        gens.append(train("m2", {**base, "labels_per_class": k, "unlabelled": "keep"}, work / f"{tag}m2-{k}", args.gen_budget))
         if k == 100:
-            gens.append(train("ssgan", {**base, "labels_per_class": k, "unlabelled": "keep"}, work / f"ssgan-{k}",
+            gens.append(train("ssgan", {**base, "labels_per_class": k, "unlabelled": "keep"}, work / f"{tag}ssgan-{k}",
                               2 * args.gen_budget))
         runs = [g["run"] for g in gens]
         c0 = time.process_time()
@@ -66,7 +69,7 @@ def main() -> None:
                              curve=(0.5, 1.0, 2.0) if k == 100 else (), spec=ClassifierSpec(steps=600))
         res["cpu_s"] = round(time.process_time() - c0, 1)
         res["generators"] = gens
-        result["mnist"][str(k)] = res
+        result[args.dataset][str(k)] = res
         Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
     if not args.skip_adult:
         minority = "sex=Female,income=>50K"
@@ -83,7 +86,7 @@ def main() -> None:
         result["adult"] = res
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps({k: {a: round(r["accuracy_mean"], 4) for a, r in v["arms"].items()}
-                      for k, v in result["mnist"].items()}, indent=1))
+                      for k, v in result[args.dataset].items()}, indent=1))
 
 
 if __name__ == "__main__":

@@ -236,10 +236,11 @@ def test_a_run_that_fails_before_training_leaves_no_folder_behind(tmp_path):
 
 
 def test_tiny_epochs_validate_preview_and_save_every_few_epochs_and_at_the_end(tmp_path):
-    from genlab.training.trainer import MIN_STEPS_PER_EPOCH_WORK
+    from genlab.training.trainer import MIN_STEPS_PER_EPOCH_WORK, MIN_STEPS_PER_VALIDATION
 
     genlab.train("vae", "digits", tmp_path / "r", epochs=7, **FAST)  # 11 steps per epoch
-    period = -(-MIN_STEPS_PER_EPOCH_WORK // 11)
+    every = lambda steps: sorted({e for e in range(1, 8) if e % -(-steps // 11) == 0} | {7})  # noqa: E731
     val_epochs = [r["epoch"] for r in ck.read_metrics(tmp_path / "r") if r["split"] == "val"]
-    assert val_epochs == sorted({e for e in range(1, 8) if e % period == 0} | {7})
-    assert len(list((tmp_path / "r" / "samples").glob("*.png"))) == len(val_epochs)
+    assert val_epochs == every(MIN_STEPS_PER_VALIDATION) == list(range(1, 8))
+    previews = sorted(int(p.stem.split("_")[1]) for p in (tmp_path / "r" / "samples").glob("*.png"))
+    assert previews == [11 * e for e in every(MIN_STEPS_PER_EPOCH_WORK)] == [55, 77]

@@ -32,7 +32,9 @@ class FitInterrupted(KeyboardInterrupt):
     """Ctrl-C or SIGTERM during a fit in one call (gmm, gaussian-copula, ...): the run is marked interrupted."""
 
 
-MIN_STEPS_PER_EPOCH_WORK = 50  # epochs shorter than this validate / preview / save only every few epochs
+# epochs shorter than these validate / preview and save only every few epochs (and always at the end)
+MIN_STEPS_PER_VALIDATION = 10
+MIN_STEPS_PER_EPOCH_WORK = 50  # previews and checkpoints: writing files is what costs on tiny epochs
 
 
 def resolve_device(name: str) -> torch.device:
@@ -96,9 +98,10 @@ class Trainer:
         self.cpu_time = 0.0  # process CPU seconds spent in training steps (all threads)
         self.epoch_gen_state = self.data_gen.get_state()
         self.last_ckpt_step = None
-        self._last_save_step = self._last_preview_step = None
+        self._last_save_step = self._last_preview_step = self._last_val_step = None
         # end-of-epoch work at most once per MIN_STEPS_PER_EPOCH_WORK steps when epochs are tiny
         self.epoch_period = max(1, math.ceil(MIN_STEPS_PER_EPOCH_WORK / self.batches_per_epoch))
+        self.val_period = max(1, math.ceil(MIN_STEPS_PER_VALIDATION / self.batches_per_epoch))
         self._step_logs: dict[str, list[float]] = defaultdict(list)
         self.threads = hw.set_threads(cfg.threads) if cfg.threads is not None else torch.get_num_threads()
         self.precision = hw.resolve_precision(cfg.precision, device, cfg.amp)  # fp32 | bf16
@@ -344,6 +347,10 @@ class Trainer:
         refitted = status == "finished" and any([m.on_train_end(self.train_ds) for m in {self.model, self.sampling_model()}])
         if self._last_save_step != self.step or refitted:
             self.save()
+        if status == "finished" and self.is_main and self._last_val_step != self.step:
+            val = self.validate()  # a run that stopped between epoch ends still reports where it ended
+            if val:
+                self._log({"split": "val", **val})
         if status == "finished" and (refitted or self._last_preview_step != self.step) and self.is_main:
             self.preview()
         return self._finish(status)
@@ -405,19 +412,25 @@ class Trainer:
 
     def _end_of_epoch(self) -> None:
         """Validation, preview and checkpoint. When an epoch is only a few steps (a table smaller than a few
-        batches) they run every ``epoch_period`` epochs, so that tiny data does not write files every step;
+        batches, 8x8 digits) validation runs every ``val_period`` epochs and the preview and checkpoint every
+        ``epoch_period`` (about every 10 and 50 steps), so that tiny data does not write files every step;
         the period depends only on the data size, so runs stay reproducible and resume exactly."""
-        if self.epoch % self.epoch_period and not self._done():
+        done = self._done()
+        files = done or self.epoch % self.epoch_period == 0
+        if not (files or self.epoch % self.val_period == 0):
             return
         if not self.is_main:
-            self.save()  # records the step; rank 0 writes
+            if files:
+                self.save()  # records the step; rank 0 writes
             return
         val = self.validate()
+        self._last_val_step = self.step
         if val:
             self._log({"split": "val", **val})
-        if self.cfg.sample_every == 0:
-            self.preview()
-        self.save()
+        if files:
+            if self.cfg.sample_every == 0:
+                self.preview()
+            self.save()
 
     def _flush_logs(self) -> dict:
         means = {k: float(np.mean(v)) for k, v in self._step_logs.items()}
