@@ -9,7 +9,7 @@ environment: benchmarks/tabular_release_score.py), with genlab's privacy attacks
 
 Iterative models (tvae, ctgan, tab-ddpm, and the package's) get ``--budget`` process CPU seconds of
 training (genlab: a 50-step probe, then resumed to the number of steps that fills the budget; the package:
-its data transformer plus as many epochs as fit); one-shot models (gaussian-copula, table-gmm) report what
+its data transformer plus as many epochs as fit); one-shot models (gaussian-copula, table-gmm, cart) report what
 they took. Each samples 32,561 rows (seed 0), written as CSV to ``--work``. One thread everywhere.
 ``--sdm-python``: the interpreter that has sdmetrics and ctgan (default /tmp/sdm-venv/bin/python); without
 it the package rows and the scores are skipped. Results: benchmarks/results/tabular_release{--tag}.{json,md}.
@@ -37,6 +37,12 @@ GENLAB = {  # name: (model config, train config or None for one-shot fitting)
     "tab-ddpm": ({}, {"batch_size": 1024, "lr": 1e-3}),
     "gaussian-copula": ({}, None),
     "table-gmm": ({"n_components": 100}, None),
+    "cart": ({}, None),  # sequential CART synthesis (synthpop's method), one shot; probes below
+    "cart-leaf5": ({"min_samples_leaf": 5}, None),  # synthpop's leaf size
+    "cart-leaf20": ({"min_samples_leaf": 20}, None),
+    "cart-density": ({"smoothing": "density"}, None),  # Gaussian noise on drawn numbers
+    "cart-seed1": ({"seed": 1}, None),  # other split tie-breaking and sampling seeds (see SAMPLE_SEED)
+    "cart-seed2": ({"seed": 2}, None),
     "tvae-lr2e-3": ({}, {"batch_size": 500, "lr": 2e-3}),  # a tuning probe: tvae at twice its learning rate
     # tvae sampling its codes from a 50-component mixture fitted on 10,000 training codes (genlab fit-latent)
     # instead of N(0, I); the fit's CPU counts in the budget (the training gets the budget minus LATENT_RESERVE_S)
@@ -44,7 +50,9 @@ GENLAB = {  # name: (model config, train config or None for one-shot fitting)
     "tvae-256-gmm": ({"encoder_dims": [256, 256], "decoder_dims": [256, 256]}, {"batch_size": 500}),
     "tvae-lf5-gmm": ({"loss_factor": 5.0}, {"batch_size": 500}),  # a weaker KL: the mixture covers the codes
 }
-VARIANTS = {"tvae-lr2e-3": "tvae", "tvae-gmm": "tvae", "tvae-256-gmm": "tvae", "tvae-lf5-gmm": "tvae"}  # a row name: the genlab model it trains
+VARIANTS = {"tvae-lr2e-3": "tvae", "tvae-gmm": "tvae", "tvae-256-gmm": "tvae", "tvae-lf5-gmm": "tvae",
+            **{n: "cart" for n in ("cart-leaf5", "cart-leaf20", "cart-density", "cart-seed1", "cart-seed2")}}  # a row name: the genlab model it trains
+SAMPLE_SEED = {"cart-seed1": 1, "cart-seed2": 2}  # a row name: its sampling seed (else 0)
 LATENT = {"tvae-gmm": 50, "tvae-256-gmm": 50, "tvae-lf5-gmm": 50}  # a row name: components of the latent mixture fitted after training
 LATENT_LIMIT = 10_000  # training codes the mixture is fitted on
 LATENT_RESERVE_S = 80.0  # CPU seconds of the budget kept for the mixture's fit (measured: 35-62 s for 50 components)
@@ -75,7 +83,7 @@ def run_genlab(name: str, work: Path, budget: float) -> dict:
             info.update(fit_latent_cpu_s=round(cpu, 1), train_only_cpu_s=info["train_cpu_s"],
                         train_cpu_s=round(info["train_cpu_s"] + cpu, 1))
     model = genlab.load(out)
-    synth, cpu, _ = cpu_and_wall(lambda: model.sample(ROWS, generator=torch.Generator().manual_seed(0)))
+    synth, cpu, _ = cpu_and_wall(lambda: model.sample(ROWS, generator=torch.Generator().manual_seed(SAMPLE_SEED.get(name, 0))))
     info.update(sample_cpu_s=round(cpu, 1), sample_rows_per_cpu_s=round(ROWS / max(cpu, 1e-9)))
     write_samples(synth, work / f"{name}.csv", model.info)
     return info

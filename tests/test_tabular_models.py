@@ -23,6 +23,7 @@ FAST = {  # a few seconds each on one CPU core
     "gaussian-copula": ({"n_quantiles": 64}, {}),
     "table-gmm": ({"n_components": 4, "max_iter": 20}, {}),
     "nn-copy": ({}, {}),
+    "cart": ({"min_samples_leaf": 5}, {}),
 }
 
 
@@ -59,7 +60,7 @@ def test_samples_look_like_the_input(name, runs, csv):
     assert set(df["city"].dropna()) <= seen and set(df["member"]) <= {"yes", "no"}
     assert df["age"].between(int(real["age"].astype(int).min()), int(real["age"].astype(int).max())).all()
     assert (df["income"].dropna() == df["income"].dropna().round(2)).all()
-    if name in ("nn-copy", "gaussian-copula", "table-gmm"):  # these reproduce the missing-value pattern closely
+    if name in ("nn-copy", "gaussian-copula", "table-gmm", "cart"):  # these reproduce the missing-value pattern closely
         assert 0 < df["city"].isna().mean() < 0.2
 
 
@@ -218,3 +219,44 @@ def test_genlab_evaluate_command_uses_the_table_evaluator(runs, csv, tmp_path):
     report = (runs["nn-copy"] / "report.html").read_text()
     assert "independent columns" in report and "Pairwise associations" in report
     assert '"exact_copies": 1.0' in (runs["nn-copy"] / "eval.json").read_text().replace("\n", "")
+
+
+def _dependent_table(n: int = 600, seed: int = 0) -> pd.DataFrame:
+    """``size`` is a function of ``x``, ``y`` is 2 x plus noise, ``w`` is independent, ``x`` has missing values."""
+    rng = np.random.default_rng(seed)
+    x = rng.integers(0, 100, n).astype(float)
+    df = pd.DataFrame({"x": x, "size": np.where(x > 50, "big", "small"), "y": np.round(2 * x + rng.normal(size=n), 2),
+                       "w": rng.choice(["a", "b", "c"], n)})
+    df.loc[rng.choice(n, n // 10, replace=False), "x"] = np.nan
+    return df
+
+
+def test_cart_keeps_dependences_missing_values_and_training_values(tmp_path):
+    real = _dependent_table()
+    real.to_csv(tmp_path / "d.csv", index=False)
+    model = genlab.train("cart", DataConfig(name=str(tmp_path / "d.csv"), val_fraction=0.0), tmp_path / "run", progress=False)
+    df = model.sample(2000, generator=torch.Generator().manual_seed(0))
+    known = df.dropna(subset=["x"])
+    assert ((known["x"] > 50) == (known["size"] == "big")).mean() > 0.97  # a function of x (independent: ~0.5)
+    assert np.corrcoef(known["x"], known["y"])[0, 1] > 0.95
+    assert set(df["x"].dropna()) <= set(real["x"].dropna())  # numbers are training values without smoothing
+    assert abs(df["x"].isna().mean() - 0.1) < 0.03  # missing values drawn as often as in the data
+    assert abs((df["w"] == "a").mean() - (real["w"] == "a").mean()) < 0.05
+    again = genlab.load(tmp_path / "run").sample(2000, generator=torch.Generator().manual_seed(0))
+    pd.testing.assert_frame_equal(df, again)  # the trees are in the weights file
+    smooth = genlab.train("cart", DataConfig(name=str(tmp_path / "d.csv"), val_fraction=0.0), tmp_path / "smooth",
+                          progress=False, model_config={"smoothing": "density", "order": ["size"]})
+    assert smooth.order[0] == 1  # "size" is visited first, the rest in the table's order
+    ys = smooth.sample(500, generator=torch.Generator().manual_seed(0))["y"]
+    assert not set(ys) <= set(real["y"])  # smoothed numbers are new values
+
+
+def test_cart_bad_settings_are_named(tmp_path):
+    _dependent_table(40).to_csv(tmp_path / "d.csv", index=False)
+    data = DataConfig(name=str(tmp_path / "d.csv"), val_fraction=0.0)
+    with pytest.raises(ConfigError, match="unknown column.*'colour'.*x, size, y, w"):
+        genlab.train("cart", data, tmp_path / "a", progress=False, model_config={"order": ["colour"]})
+    with pytest.raises(ConfigError, match="smoothing"):
+        genlab.train("cart", data, tmp_path / "b", progress=False, model_config={"smoothing": "spline"})
+    with pytest.raises(ConfigError, match="at least 2 x model.min_samples_leaf = 100 rows; the table has 40"):
+        genlab.train("cart", data, tmp_path / "c", progress=False, model_config={"min_samples_leaf": 50})

@@ -64,6 +64,15 @@ def cases(fx) -> list[tuple[str, list[str]]]:
         ("tvae: latent mixture with differential privacy", ["train", "tvae", "--data", csv, "--quiet", "--max-steps", "1",
                                                              "--out", out("lat3"), "--set", "model.latent_sampler=gmm",
                                                              "--set", "model.dp=true"]),
+        # sequential CART synthesis
+        ("cart: model.order names an unknown column", ["train", "cart", "--data", csv, "--quiet", "--out", out("cart1"),
+                                                       "--set", "model.order=[colour]"]),
+        ("cart: unknown model.smoothing", ["train", "cart", "--data", csv, "--quiet", "--out", out("cart2"),
+                                           "--set", "model.smoothing=spline"]),
+        ("cart: model.min_samples_leaf = 0", ["train", "cart", "--data", csv, "--quiet", "--out", out("cart3"),
+                                              "--set", "model.min_samples_leaf=0"]),
+        ("cart: leaves larger than half the table", ["train", "cart", "--data", csv, "--quiet", "--out", out("cart4"),
+                                                     "--set", "model.min_samples_leaf=100"]),
         # compare
         ("compare: a table run with an image run", ["compare", run, fx.run("gmm", "digits"), "-n", "10",
                                                      "-o", str(t / "tables-cmp.html")]),
