@@ -252,3 +252,20 @@ def test_health_warning_when_d2gan_discriminators_win(tmp_path):
         warnings.simplefilter("always")
         genlab.train("d2gan", "ring8", tmp_path / "h", model_config=TINY, lr=1e-6, lr_mult={"d": 1e4}, max_steps=250,
                      **FAST)
+
+
+def test_diagnostics_every_tenth_of_the_log_interval_losses_every_step():
+    from genlab.config import TrainConfig
+
+    m = build_model("gan", TINY, ring_info())
+    opts = m.configure_optimizers(TrainConfig(log_every=50))
+    m._optimize_hook = lambda loss, name: (opts[name].zero_grad(), loss.backward(), opts[name].step())
+    x = torch.randn(32, 2)
+    diag = {"d_real", "d_fake", "diversity", "d_acc", "gnorm_d", "gnorm_g"}
+    seen = []
+    for step in range(11):
+        logs = m.training_step({"x": x}, step)
+        assert {"loss_d", "loss_g"} <= set(logs)  # the losses every step (non-finite ones stop training)
+        seen.append(diag <= set(logs))
+        assert step % 5 == 0 or not diag & set(logs)
+    assert seen == [s % 5 == 0 for s in range(11)] and m.health.seen == 15  # each measurement stands for 5 steps

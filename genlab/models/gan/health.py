@@ -1,6 +1,6 @@
 """Training health: is the discriminator winning outright, is the generator collapsing?
 
-Two numbers per step, both logged: ``d_acc`` (the share of real and generated samples the discriminator
+Two numbers, measured every few steps and logged: ``d_acc`` (the share of real and generated samples the discriminator
 puts on the right side of its decision level) and ``diversity`` (mean pairwise distance between generated
 samples divided by the same for the real batch: about 1 for a healthy generator, near 0 when every sample
 looks the same). :class:`HealthMonitor` smooths them (EMA) and warns once per run: when D's accuracy
@@ -42,12 +42,14 @@ class HealthMonitor:
         self.peak = 0.0  # highest smoothed diversity so far
         self.fired: set[str] = set()
 
-    def update(self, **values: float | None) -> list[str]:
-        """Feed this step's values; returns the kinds that fired now ("d_wins", "collapse")."""
-        self.seen += 1
+    def update(self, steps: int = 1, **values: float | None) -> list[str]:
+        """Feed the values measured now, standing for the last ``steps`` steps (GANs measure them every few
+        steps); returns the kinds that fired now ("d_wins", "collapse")."""
+        self.seen += steps
+        decay = self.decay ** steps
         for k, v in values.items():
             if v is not None:
-                self.avg[k] = v if k not in self.avg else self.decay * self.avg[k] + (1 - self.decay) * v
+                self.avg[k] = v if k not in self.avg else decay * self.avg[k] + (1 - decay) * v
         if self.seen < self.burn_in:
             return []
         fired = []
