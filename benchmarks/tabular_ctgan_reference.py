@@ -53,7 +53,11 @@ def main() -> None:
         # TVAE: 5.8 CPU-s against 1.6 measured over 45 epochs, 2026-12-02)
         _, cpu1, _ = fit(data, 1, args.seed, args.model)
         _, cpu3, _ = fit(data, 3, args.seed, args.model)
-        per_epoch = max(1e-3, (cpu3 - cpu1) / 2)
+        per_epoch = (cpu3 - cpu1) / 2
+        if per_epoch < 0.05 * cpu1:  # the data transformer's own time varied by more than two epochs' worth
+            raise SystemExit(f"the probe cannot tell an epoch's cost: 1 epoch took {cpu1:.1f} CPU-s, 3 epochs "
+                             f"{cpu3:.1f}; give --epochs (2026-12-03: the package's CTGAN probe chose hundreds of "
+                             "thousands of epochs this way and ran 38 CPU-minutes before it was stopped)")
         fixed = max(0.0, cpu1 - per_epoch)  # the data transformer and other one-time work
         args.epochs = max(1, int((args.budget - fixed) / per_epoch))
         probe = {"cpu_fixed_s": round(fixed, 1), "cpu_1_epoch_s": round(cpu1, 1), "cpu_3_epochs_s": round(cpu3, 1)}

@@ -13,7 +13,7 @@ PLAN = [
     # a 20-component mixture fitted on the training codes after training (model.latent_sampler=gmm), not from
     # N(0, I): FID 55 against 320 on 2026-12-02 (trials in docs/core-models.md, "Quickstart")
     ("vae", {"latent_dim": 16, "decoder": "logistic", "latent_sampler": "gmm", "latent_components": 20},
-     {"epochs": 40, "lr": 2e-3}),
+     {"epochs": 25, "lr": 2e-3}),
     # hinge loss, no batch norm in D, Adam 2e-3 with betas (0, 0.9) and an EMA of the weights (decay 0.99: it
     # averages over the last ~100 steps); at 8×8 the DCGAN is one stride-2 stage deep, so one extra 3×3 conv block
     # at 4×4 in G and in D (model.blocks=1) and batch 64 for 36 epochs (~830 steps) took FID from 189 to 81 at
