@@ -89,10 +89,12 @@ class CART(TabularModel):
         if len(x) < 2 * cfg.min_samples_leaf:
             raise ConfigError(f"cart needs at least 2 x model.min_samples_leaf = {2 * cfg.min_samples_leaf} rows; "
                               f"the table has {len(x)}")
+        missing = np.isnan(x)
+        lo, hi = np.where(missing, np.inf, x).min(0), np.where(missing, -np.inf, x).max(0)
         with np.errstate(all="ignore"):
-            lo, hi = np.nanmin(np.where(np.isnan(x), np.inf, x), 0), np.nanmax(np.where(np.isnan(x), -np.inf, x), 0)
-        fill = np.where(np.isfinite(lo), lo - 1 - np.where(np.isfinite(hi - lo), hi - lo, 0), -1.0)
-        inputs = np.where(np.isnan(x), fill, x).astype(np.float32)  # what scikit-learn splits on
+            fill = np.where(np.isfinite(lo), lo - 1 - np.where(np.isfinite(hi - lo), hi - lo, 0), -1.0)
+        filled = np.where(missing, fill, x)  # missing numbers as values below their column's minimum
+        inputs = filled.astype(np.float32)  # what scikit-learn splits on
         parts: dict[str, list] = {k: [] for k in _SIZED}
         starts, value_at, n_nodes, leaves = [0], 0, 0, 0
         for i, j in enumerate(self.order):
@@ -102,7 +104,7 @@ class CART(TabularModel):
             else:
                 kw = dict(min_samples_leaf=cfg.min_samples_leaf, max_depth=cfg.max_depth or None, random_state=cfg.seed)
                 tree = (DecisionTreeClassifier(**kw).fit(inputs[:, before], y.astype(np.int64)) if cols[j].onehot
-                        else DecisionTreeRegressor(**kw).fit(inputs[:, before], np.where(np.isnan(y), fill[j], y)))
+                        else DecisionTreeRegressor(**kw).fit(inputs[:, before], filled[:, j]))
                 t, leaf = tree.tree_, tree.apply(inputs[:, before])
                 left, right, thr = t.children_left, t.children_right, t.threshold
                 feat = np.where(left >= 0, np.asarray(before)[np.maximum(t.feature, 0)], -1)
@@ -116,7 +118,7 @@ class CART(TabularModel):
                 sizes = np.where(is_leaf, k, 0)
                 bw = np.zeros(m)
             else:  # the leaf's training values, grouped by leaf
-                vals, sizes = [np.where(np.isnan(y), fill[j], y)[np.argsort(leaf, kind="stable")]], counts  # missing: fill
+                vals, sizes = [filled[np.argsort(leaf, kind="stable"), j]], counts  # missing: fill
                 bw = _silverman(y, leaf, m) if cfg.smoothing == "density" else np.zeros(m)
             parts["child"].append(np.stack([np.where(is_leaf, -1, np.asarray(left) + n_nodes),
                                                np.where(is_leaf, -1, np.asarray(right) + n_nodes)], 1))
@@ -137,12 +139,12 @@ class CART(TabularModel):
         self.fill.copy_(torch.from_numpy(fill))
         return {"rows": float(len(x)), "leaves": float(leaves), "rows_per_leaf": len(x) * len(cols) / max(leaves, 1)}
 
-    def _leaf(self, i: int, codes: torch.Tensor) -> torch.Tensor:
-        """The leaf of the i-th visited column's tree that every row's earlier columns lead to."""
-        n = len(codes)
-        node = torch.full((n,), int(self.tree_start[i]), dtype=torch.long, device=codes.device)
-        inputs = torch.where(torch.isnan(codes), self.fill, codes).float().double()  # compared as scikit-learn does
-        rows = torch.arange(n, device=codes.device)
+    def _leaf(self, i: int, inputs: torch.Tensor) -> torch.Tensor:
+        """The leaf of the i-th visited column's tree that every row's earlier columns (``inputs``: missing
+        numbers filled, rounded to float32 as scikit-learn compares them) lead to."""
+        n = len(inputs)
+        node = torch.full((n,), int(self.tree_start[i]), dtype=torch.long, device=inputs.device)
+        rows = torch.arange(n, device=inputs.device)
         for _ in range(int(self.tree_start[i + 1] - self.tree_start[i])):  # at most one level per node
             f = self.feature[node]
             inner = f >= 0
@@ -158,14 +160,16 @@ class CART(TabularModel):
             raise ConfigError("this cart model has not been fitted")
         dev = self.tree_start.device
         codes = torch.full((n, len(self.schema.columns)), float("nan"), dtype=torch.float64, device=dev)
+        inputs = torch.zeros_like(codes)  # the drawn columns as the trees split on them
         for i, j in enumerate(self.order):
-            leaf = self._leaf(i, codes)
+            leaf = self._leaf(i, inputs)
             start = self.value_start[leaf]
             u = torch.rand(n, generator=generator, device=dev, dtype=torch.float64)
             if self.schema.columns[j].onehot:
                 k = self.schema.columns[j].n_codes
                 cum = self.values[start[:, None] + torch.arange(k, device=dev)]
                 codes[:, j] = (cum < u[:, None] * cum[:, -1:]).sum(1).clamp(max=k - 1).double()
+                inputs[:, j] = codes[:, j]
             else:
                 size = self.value_start[leaf + 1] - start
                 v = self.values[start + torch.minimum((u * size).long(), size - 1)]
@@ -173,6 +177,7 @@ class CART(TabularModel):
                 if self.config.smoothing == "density":
                     v = v + self.bandwidth[leaf] * torch.randn(n, generator=generator, device=dev, dtype=torch.float64)
                 codes[:, j] = v.masked_fill(missing, float("nan"))
+                inputs[:, j] = v.masked_fill(missing, float(self.fill[j])).float().double()
         return codes
 
 
